@@ -1,0 +1,43 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Unsafe code is confined to Codecs, BlockIO and the C shims; everywhere else the compiler refuses it.
+let safety: [SwiftSetting] = [
+    .strictMemorySafety(),
+    .treatWarning("StrictMemorySafety", as: .error),
+]
+
+let package = Package(
+    name: "vmimg",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vmimg", targets: ["vmimg"]),
+        .library(name: "QCow2Format", targets: ["QCow2Format"]),
+        .library(name: "QCow2", targets: ["QCow2"]),
+        .library(name: "ImageKit", targets: ["ImageKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "CBlockIO"),
+        .target(name: "Codecs", dependencies: ["CZlib", "CZstd"], swiftSettings: safety),
+        .target(name: "BlockIO", dependencies: ["CBlockIO"], swiftSettings: safety),
+        .target(name: "QCow2Format", swiftSettings: safety),
+        .target(name: "QCow2", dependencies: ["QCow2Format", "BlockIO", "Codecs"], swiftSettings: safety),
+        .target(name: "ImageKit", dependencies: ["QCow2", "BlockIO"], swiftSettings: safety),
+        .target(
+            name: "VMImgCLI",
+            dependencies: ["ImageKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: safety),
+        .executableTarget(name: "vmimg", dependencies: ["VMImgCLI"], swiftSettings: safety),
+        .target(name: "TestSupport", dependencies: ["BlockIO"], swiftSettings: safety),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "TestSupport"]),
+        .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "TestSupport"]),
+        .testTarget(name: "QCow2FormatTests", dependencies: ["QCow2Format", "TestSupport"]),
+        .testTarget(name: "QCow2Tests", dependencies: ["QCow2", "ImageKit", "TestSupport"]),
+        .testTarget(name: "VMImgCLITests", dependencies: ["VMImgCLI", "ImageKit", "TestSupport"]),
+    ]
+)
