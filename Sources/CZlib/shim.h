@@ -1,0 +1,18 @@
+#ifndef VMIMG_CZLIB_SHIM_H
+#define VMIMG_CZLIB_SHIM_H
+
+#include <zlib.h>
+
+// deflateInit2 and inflateInit2 are macros (they pass ZLIB_VERSION and sizeof(z_stream)), which
+// Swift cannot import; these wrappers expand them on the C side.
+
+static inline int vmimg_deflateInit2(z_streamp strm, int level, int method, int windowBits, int memLevel,
+                                     int strategy) {
+    return deflateInit2(strm, level, method, windowBits, memLevel, strategy);
+}
+
+static inline int vmimg_inflateInit2(z_streamp strm, int windowBits) {
+    return inflateInit2(strm, windowBits);
+}
+
+#endif
