@@ -1,0 +1,131 @@
+import BlockIO
+import Codecs
+import QCow2Format
+import Synchronization
+
+/// Metadata of an open image. Lives inside `QCow2Image`'s mutex: every read or change of tables,
+/// refcounts or the header happens under that lock.
+struct QCow2State {
+    var header: QCow2Header
+    var extensions: HeaderExtensions
+    var geometry: QCow2Geometry
+    var l1: [UInt64]
+    var l1Dirty = false
+    var refcountTable: [UInt64]
+    var snapshots: [SnapshotEntry]
+    var snapshotTableLength: Int
+    var l2Cache: TableCache<[UInt64]>
+    var refcountCache: TableCache<[UInt8]>
+    /// First-fit allocator cursor (QEMU's `free_cluster_index`).
+    var freeClusterHint: UInt64 = 0
+    /// Byte cursor for packing compressed clusters (QEMU's `free_byte_offset`); 0 = none open.
+    var compressedWriteCursor: UInt64 = 0
+    /// Refcount decrements deferred until the tables that dropped the references are on disk, so
+    /// a crash can only leak; freed clusters are not reused before then.
+    var pendingDecrements: [UInt64: UInt64] = [:]
+    /// Host length of the image file as we know it (grows with allocations).
+    var fileLength: UInt64
+    /// Set once a fatal inconsistency was found while writable: further writes fail.
+    var markedCorrupt = false
+}
+
+/// An open qcow2 image: reads (and, when opened writable, writes) guest data exactly as QEMU
+/// does. Thread-safe: metadata under one mutex, data I/O outside it where possible.
+public final class QCow2Image: VirtualDisk {
+    public let filename: String
+    public let formatName = "qcow2"
+    public let file: any BlockDevice
+    /// The external data file, when the image has one and it was allowed.
+    public let dataFile: (any BlockDevice)?
+    public let backingDisk: (any VirtualDisk)?
+    public let isWritable: Bool
+    let state: Mutex<QCow2State>
+    let decompressors: Mutex<[DecompressorBox]>
+    /// Geometry is fixed for the life of an open image.
+    public let geometry: QCow2Geometry
+    public let compressionType: QCow2CompressionType
+
+    /// Reads cluster 0 of `device` and decodes the header and its extensions, with every
+    /// open-time check that does not need the rest of the file.
+    public static func readHeader(from device: any BlockDevice) throws -> (QCow2Header, HeaderExtensions) {
+        let length = try device.length()
+        let first = try device.read(count: Int(min(length, 112)), at: 0)
+        guard first.count >= 72 else {
+            throw QCow2Error.truncated(structure: "qcow2 header", needed: 72, available: first.count)
+        }
+        let header = try QCow2Header(decoding: first)
+        let cluster0 = try device.read(count: Int(min(length, UInt64(header.clusterSize))), at: 0)
+        let fullHeader = try QCow2Header(decoding: cluster0)
+        let extensions = try HeaderExtensions(decoding: cluster0, header: fullHeader)
+        try fullHeader.checkIncompatibleFeatures(names: extensions)
+        return (fullHeader, extensions)
+    }
+
+    /// Opens an image whose header was read with `readHeader(from:)`.
+    /// - Parameters:
+    ///   - backing: the opened backing disk; nil reads unallocated clusters as zeros.
+    ///   - dataFile: the external data file (required when the header has one).
+    public init(
+        device: any BlockDevice, filename: String, header: QCow2Header, extensions: HeaderExtensions,
+        writable: Bool, backing: (any VirtualDisk)? = nil, dataFile: (any BlockDevice)? = nil,
+        cacheBytes: Int = 32 << 20
+    ) throws {
+        self.filename = filename
+        file = device
+        isWritable = writable
+        backingDisk = backing
+        self.dataFile = dataFile
+        let fileLength = try device.length()
+        if writable && header.incompatibleFeatures.contains(.corrupt) {
+            throw QCow2Error.unsupported("qcow2: Image is corrupt; cannot be opened read/write")
+        }
+        try header.validateLayout(fileSize: fileLength)
+        if header.hasExternalDataFile && dataFile == nil {
+            throw QCow2Error.invalid(field: "data file", reason: "'data-file' is required for this image")
+        }
+        if header.autoclearFeatures.contains(.dataFileRaw) && !header.hasExternalDataFile {
+            throw QCow2Error.invalid(field: "data_file_raw", reason: "data-file-raw requires a data file")
+        }
+        let geometry = QCow2Geometry(header: header)
+        self.geometry = geometry
+        compressionType = header.compressionType
+        let l1 = try device.readTable(at: header.l1TableOffset, count: Int(header.l1Size))
+        let refcountTable = try device.readTable(
+            at: header.refcountTableOffset, count: Int(header.refcountTableClusters) * geometry.clusterSize / 8)
+        var snapshots: [SnapshotEntry] = []
+        var snapshotLength = 0
+        if header.nbSnapshots > 0 {
+            // Read only what the file holds, capped by QEMU's table limit.
+            let available = min(fileLength - header.snapshotsOffset, UInt64(QCow2Geometry.maxSnapshotTableBytes))
+            let bytes = try device.read(count: Int(available), at: header.snapshotsOffset)
+            (snapshots, snapshotLength) = try SnapshotTable.decode(bytes, count: Int(header.nbSnapshots))
+            for (i, s) in snapshots.enumerated() {
+                try header.validateTable(
+                    "snapshot \(i + 1) L1 table", offsetField: "snapshot \(s.id) l1_table_offset",
+                    offset: s.l1TableOffset, entries: UInt64(s.l1Size), entrySize: 8,
+                    maxBytes: UInt64(QCow2Geometry.maxL1Entries) * 8, fileSize: fileLength)
+            }
+        }
+        let l2Capacity = max(16, cacheBytes / 2 / geometry.clusterSize)
+        state = Mutex(
+            QCow2State(
+                header: header, extensions: extensions, geometry: geometry, l1: l1, refcountTable: refcountTable,
+                snapshots: snapshots, snapshotTableLength: snapshotLength,
+                l2Cache: TableCache(capacity: l2Capacity),
+                refcountCache: TableCache(capacity: max(16, cacheBytes / 4 / geometry.clusterSize)),
+                fileLength: fileLength))
+        decompressors = Mutex([])
+    }
+
+    /// Opens a standalone image by path (no backing file, no data file): for tests and tools.
+    public convenience init(path: String, writable: Bool = false) throws {
+        let device = try BlockFile(path: path, writable: writable)
+        let (header, extensions) = try Self.readHeader(from: device)
+        try self.init(device: device, filename: path, header: header, extensions: extensions, writable: writable)
+    }
+
+    public var virtualSize: UInt64 { state.withLock { $0.header.size } }
+    public var header: QCow2Header { state.withLock { $0.header } }
+    public var extensions: HeaderExtensions { state.withLock { $0.extensions } }
+    public var snapshots: [SnapshotEntry] { state.withLock { $0.snapshots } }
+}
