@@ -43,7 +43,7 @@ extension QCow2Image {
             case .unallocated:
                 try readBacking(into: &buffer, range: part, at: pos)
             case .compressed(let descriptor, let clusterOffset):
-                let cluster = try decompress(descriptor)
+                let cluster = try decompress(descriptor, fileLength: state.withLock { $0.fileLength })
                 let from = Int(pos - clusterOffset)
                 buffer.replaceSubrange(part, with: cluster[from..<(from + n)])
             }
@@ -63,8 +63,7 @@ extension QCow2Image {
     }
 
     /// Decompresses one cluster; the output is exactly one cluster, whatever the input claims.
-    func decompress(_ descriptor: CompressedDescriptor) throws -> [UInt8] {
-        let fileLength = state.withLock { $0.fileLength }
+    func decompress(_ descriptor: CompressedDescriptor, fileLength: UInt64) throws -> [UInt8] {
         guard descriptor.hostOffset < fileLength else {
             throw QCow2Error.corrupt(
                 offset: descriptor.hostOffset,

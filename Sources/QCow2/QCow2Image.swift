@@ -10,7 +10,8 @@ struct QCow2State {
     var extensions: HeaderExtensions
     var geometry: QCow2Geometry
     var l1: [UInt64]
-    var l1Dirty = false
+    /// Active L1 entries changed in memory and not yet written.
+    var l1DirtyIndices: Set<Int> = []
     var refcountTable: [UInt64]
     var snapshots: [SnapshotEntry]
     var snapshotTableLength: Int

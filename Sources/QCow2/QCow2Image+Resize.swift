@@ -1,0 +1,151 @@
+import BlockIO
+import QCow2Format
+
+extension QCow2Image {
+    /// Changes the guest size. Growing enlarges the L1 table (new table written and flushed, then
+    /// one 12-byte header update, then the old table freed) and optionally preallocates the new
+    /// range; shrinking (`allowShrink`) drops clusters past the new end. v2 images with snapshots
+    /// cannot be resized, as in QEMU.
+    public func resize(
+        to newSize: UInt64, preallocation: QCow2CreateOptions.Preallocation = .off, allowShrink: Bool = true
+    ) throws {
+        guard isWritable else { throw QCow2Error.unsupported("\(filename): image is opened read-only") }
+        let size = (newSize + 511) / 512 * 512
+        try state.withLock { s in
+            if s.header.version < 3 && !s.snapshots.isEmpty {
+                throw QCow2Error.unsupported("Can't resize a v2 image which has snapshots")
+            }
+            guard size <= s.geometry.maxVirtualSize else {
+                throw QCow2Error.invalid(
+                    field: "size",
+                    reason: "The image size is too large for file format 'qcow2' (try using a larger cluster size)")
+            }
+            let oldSize = s.header.size
+            try s.flushMetadata(file: file, dataFile: dataFile)
+            if size < oldSize {
+                guard allowShrink else {
+                    throw QCow2Error.invalid(field: "size", reason: "Use the --shrink option to perform a shrink operation.")
+                }
+                try shrink(&s, from: oldSize, to: size)
+            }
+            let needed = Int(s.geometry.l1EntriesNeeded(size: size))
+            if needed > s.l1.count {
+                try s.growL1(to: needed, file: file)
+            }
+            s.header.size = size
+            var w = ByteWriter()
+            w.uint64(size)
+            try file.write(w.bytes, at: UInt64(QCow2Header.FieldOffset.size))
+            try file.flush()
+            if size > oldSize && preallocation != .off {
+                try preallocate(&s, from: oldSize, to: size, mode: preallocation)
+                try s.flushMetadata(file: file, dataFile: dataFile)
+            }
+        }
+    }
+
+    /// Drops every cluster wholly past the new end: their entries are cleared, L2 tables of L1
+    /// entries past the end are released (QEMU keeps l1_size and zeroes the tail).
+    func shrink(_ s: inout QCow2State, from oldSize: UInt64, to size: UInt64) throws {
+        let g = s.geometry
+        let cs = UInt64(g.clusterSize)
+        var pos = (size + cs - 1) / cs * cs
+        while pos < oldSize {
+            let l1Index = g.l1Index(pos)
+            let l1End = (UInt64(l1Index) + 1) * g.bytesPerL1Entry
+            let l1Entry = L1Entry(raw: s.l1[l1Index])
+            if l1Entry.l2Offset != 0 {
+                if pos % g.bytesPerL1Entry == 0 {
+                    // The whole table goes: release its clusters, then the table itself.
+                    let table = try s.l2Table(at: l1Entry.l2Offset, file: file)
+                    if l1Entry.isCopied {
+                        for i in 0..<g.l2Entries { s.releaseLater(s.entry(table, i)) }
+                    }
+                    s.l1[l1Index] = 0
+                    s.l1DirtyIndices.insert(l1Index)
+                    s.releaseClusterLater(l1Entry.l2Offset)
+                } else {
+                    var p = pos
+                    while p < min(l1End, oldSize) {
+                        try updateWholeCluster(&s, at: p) { _ in L2Entry(raw: 0) }
+                        p += cs
+                    }
+                }
+            }
+            pos = l1End
+        }
+        try s.flushMetadata(file: file, dataFile: dataFile)
+    }
+
+    /// Preallocates [from, to): every cluster gets a host cluster (metadata), space is reserved
+    /// (falloc) or written with zeros (full).
+    func preallocate(
+        _ s: inout QCow2State, from: UInt64, to: UInt64, mode: QCow2CreateOptions.Preallocation
+    ) throws {
+        let g = s.geometry
+        let cs = UInt64(g.clusterSize)
+        let external = s.header.hasExternalDataFile
+        var pos = from / cs * cs
+        var lastEnd: UInt64 = 0
+        while pos < to {
+            let l1Index = g.l1Index(pos)
+            let l2Offset = try s.l2TableForWrite(l1Index, file: file)
+            var table = try s.l2Table(at: l2Offset, file: file)
+            var index = g.l2Index(pos)
+            var count = 0
+            while index + count < g.l2Entries && pos + UInt64(count) * cs < to { count += 1 }
+            let host = try external ? pos : s.allocateClusters(count, file: file)
+            for i in 0..<count {
+                let old = s.entry(table, index)
+                if old.hostOffset == 0 && !old.isCompressed {
+                    setEntry(&table, index, L2Entry(raw: (host + UInt64(i) * cs) | L2Entry.copiedFlag), g)
+                }
+                index += 1
+            }
+            s.l2Cache.update(l2Offset, table)
+            lastEnd = max(lastEnd, host + UInt64(count) * cs)
+            if mode == .falloc || mode == .full {
+                try (dataFile ?? file).preallocate(offset: host, count: UInt64(count) * cs)
+            }
+            pos += UInt64(count) * cs
+        }
+        if try !external && lastEnd > file.length() {
+            try file.setLength(lastEnd)
+        }
+    }
+}
+
+extension QCow2State {
+    /// Replaces the active L1 with one of `count` entries: written and flushed at a new place,
+    /// then `l1_size` and `l1_table_offset` switched in one 12-byte header write, then the old
+    /// table released. The caller has flushed dirty metadata first.
+    mutating func growL1(to count: Int, file: any BlockDevice) throws {
+        guard count <= QCow2Geometry.maxL1Entries else {
+            throw QCow2Error.tooLarge(field: "l1_size", value: UInt64(count), limit: UInt64(QCow2Geometry.maxL1Entries))
+        }
+        let bytes = UInt64(count) * 8
+        let clusters = Int(geometry.clustersFor(bytes: bytes))
+        let offset = try allocateClusters(clusters, file: file)
+        let table = l1 + [UInt64](repeating: 0, count: count - l1.count)
+        // Refcounts of the new table must be durable before the header points at it.
+        try writeDirtyRefcountBlocks(file: file)
+        var padded = table
+        padded += [UInt64](repeating: 0, count: clusters * geometry.clusterSize / 8 - table.count)
+        try file.writeTable(padded, at: offset)
+        try file.flush()
+        let oldOffset = header.l1TableOffset
+        let oldClusters = geometry.clustersFor(bytes: UInt64(l1.count) * 8)
+        var w = ByteWriter()
+        w.uint32(UInt32(count))
+        w.uint64(offset)
+        try file.write(w.bytes, at: UInt64(QCow2Header.FieldOffset.l1Size))
+        try file.flush()
+        header.l1Size = UInt32(count)
+        header.l1TableOffset = offset
+        l1 = table
+        l1DirtyIndices.removeAll()
+        if oldOffset != 0 {
+            for i in 0..<oldClusters { releaseClusterLater(oldOffset + i * UInt64(geometry.clusterSize)) }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import BlockIO
+import QCow2Format
+
+extension QCow2State {
+    /// Sets the refcount of host cluster `index`, creating its refcount block (and growing the
+    /// table) when needed. The change stays in the cache until `flushMetadata` writes it.
+    mutating func setRefcount(ofCluster index: UInt64, to value: UInt64, file: any BlockDevice) throws {
+        guard value <= geometry.maxRefcount else {
+            throw QCow2Error.invalid(
+                field: "refcount", reason: "refcount of cluster \(index) would exceed \(geometry.maxRefcount)")
+        }
+        let (tableIndex, blockIndex) = geometry.refcountLocation(clusterIndex: index)
+        var blockOffset = refcountBlockOffset(tableIndex: tableIndex)
+        if blockOffset == 0 {
+            guard value != 0 else { return }
+            blockOffset = try createRefcountBlock(tableIndex: tableIndex, file: file)
+        }
+        var block = try refcountBlock(at: blockOffset, file: file)
+        RefcountBlockCodec.set(&block, index: blockIndex, order: geometry.refcountOrder, value: value)
+        refcountCache.update(blockOffset, block)
+        if value == 0 { freeClusterHint = min(freeClusterHint, index) }
+    }
+
+    /// Adds `delta` (may be negative) to a cluster's refcount, refusing overflow and underflow.
+    mutating func adjustRefcount(ofCluster index: UInt64, by delta: Int64, file: any BlockDevice) throws {
+        let current = try refcount(ofCluster: index, file: file)
+        let (value, overflow): (UInt64, Bool) =
+            delta >= 0
+            ? current.addingReportingOverflow(UInt64(delta))
+            : current.subtractingReportingOverflow(UInt64(-delta))
+        guard !overflow, value <= geometry.maxRefcount else {
+            throw QCow2Error.corrupt(
+                offset: index << UInt64(geometry.clusterBits),
+                reason: "refcount of cluster \(index) is \(current); cannot change it by \(delta)")
+        }
+        try setRefcount(ofCluster: index, to: value, file: file)
+    }
+
+    /// Allocates `count` contiguous free clusters first-fit (QEMU's `qcow2_alloc_clusters`) and
+    /// sets their refcounts to 1. Returns the host offset of the first.
+    mutating func allocateClusters(_ count: Int, file: any BlockDevice) throws -> UInt64 {
+        guard count > 0 else { throw QCow2Error.invalid(field: "allocation", reason: "zero clusters requested") }
+        var start = freeClusterHint
+        var run = 0
+        var index = start
+        let perBlock = UInt64(geometry.refcountBlockEntries)
+        while run < count {
+            // Create a missing refcount block first: it takes the first cluster of its range, so
+            // the scan then sees that cluster as used and cannot hand it out twice.
+            if refcountBlockOffset(tableIndex: index / perBlock) == 0 {
+                _ = try createRefcountBlock(tableIndex: index / perBlock, file: file)
+            }
+            if try refcount(ofCluster: index, file: file) == 0 && pendingDecrements[index] == nil {
+                if run == 0 { start = index }
+                run += 1
+            } else {
+                run = 0
+            }
+            index += 1
+        }
+        let limit = QCow2Geometry.maxHostOffset >> UInt64(geometry.clusterBits)
+        guard start + UInt64(count) <= limit else {
+            throw QCow2Error.unsupported("image file would exceed the largest host offset qcow2 can address")
+        }
+        for i in start..<(start + UInt64(count)) {
+            try setRefcount(ofCluster: i, to: 1, file: file)
+        }
+        if start == freeClusterHint { freeClusterHint = start + UInt64(count) }
+        let end = (start + UInt64(count)) << UInt64(geometry.clusterBits)
+        fileLength = max(fileLength, end)
+        return start << UInt64(geometry.clusterBits)
+    }
+
+    /// Creates the refcount block for `tableIndex`. It goes at the first cluster of the range it
+    /// describes (every cluster there is free, since no block counted them), so it counts itself.
+    /// Written and flushed before the table entry points at it: a crash leaves an unused cluster.
+    mutating func createRefcountBlock(tableIndex: UInt64, file: any BlockDevice) throws -> UInt64 {
+        if tableIndex >= UInt64(refcountTable.count) {
+            try growRefcountTable(toCover: tableIndex, file: file)
+            let existing = refcountBlockOffset(tableIndex: tableIndex)
+            if existing != 0 { return existing }
+        }
+        let firstCluster = tableIndex * UInt64(geometry.refcountBlockEntries)
+        let offset = firstCluster << UInt64(geometry.clusterBits)
+        var block = [UInt8](repeating: 0, count: geometry.clusterSize)
+        RefcountBlockCodec.set(&block, index: 0, order: geometry.refcountOrder, value: 1)
+        try file.write(block, at: offset)
+        try file.flush()
+        refcountTable[Int(tableIndex)] = offset
+        try file.writeTable([offset], at: header.refcountTableOffset + tableIndex * 8)
+        try file.flush()
+        refcountCache.put(offset, block, dirty: false)
+        fileLength = max(fileLength, offset + UInt64(geometry.clusterSize))
+        return offset
+    }
+
+    /// Replaces the refcount table with a larger one at the end of the file, together with the
+    /// refcount blocks that describe the new area (QEMU's `qcow2_refcount_area`, placed at EOF).
+    /// Order: blocks and table written and flushed, then the 12-byte header switch, then the old
+    /// table's clusters are freed.
+    mutating func growRefcountTable(toCover tableIndex: UInt64, file: any BlockDevice) throws {
+        let cs = UInt64(geometry.clusterSize)
+        let perBlock = UInt64(geometry.refcountBlockEntries)
+        let start = (max(fileLength, highestKnownEnd()) + cs - 1) / cs
+        var entries = max(tableIndex + 1, UInt64(refcountTable.count)) * 3 / 2
+        var tableClusters = (entries * 8 + cs - 1) / cs
+        var blocks = 0
+        // The area (table + its blocks) must be counted by blocks inside the area or existing ones.
+        while true {
+            let end = start + tableClusters + UInt64(blocks)
+            let firstIndex = start / perBlock
+            let lastIndex = (end - 1) / perBlock
+            let needed = (firstIndex...lastIndex).filter { refcountBlockOffset(tableIndex: $0) == 0 }.count
+            entries = max(entries, lastIndex + 1)
+            let clustersForEntries = (entries * 8 + cs - 1) / cs
+            if needed == blocks && clustersForEntries == tableClusters { break }
+            blocks = needed
+            tableClusters = max(tableClusters, clustersForEntries)
+        }
+        let maxEntries = UInt64(QCow2Geometry.maxRefcountTableBytes / 8)
+        guard tableClusters * cs / 8 <= maxEntries else {
+            throw QCow2Error.tooLarge(
+                field: "refcount table", value: tableClusters * cs, limit: UInt64(QCow2Geometry.maxRefcountTableBytes))
+        }
+        var newTable = refcountTable + [UInt64](repeating: 0, count: Int(tableClusters * cs / 8) - refcountTable.count)
+        let end = start + tableClusters + UInt64(blocks)
+        var blockCluster = start + tableClusters
+        var newBlocks: [(UInt64, [UInt8])] = []
+        for index in (start / perBlock)...((end - 1) / perBlock) where refcountBlockOffset(tableIndex: index) == 0 {
+            newTable[Int(index)] = blockCluster * cs
+            newBlocks.append((index, [UInt8](repeating: 0, count: Int(cs))))
+            blockCluster += 1
+        }
+        // Count the area's clusters: in new blocks directly, in existing blocks through the cache.
+        for cluster in start..<end {
+            let index = cluster / perBlock
+            if let k = newBlocks.firstIndex(where: { $0.0 == index }) {
+                RefcountBlockCodec.set(
+                    &newBlocks[k].1, index: Int(cluster % perBlock), order: geometry.refcountOrder, value: 1)
+            }
+        }
+        for (k, (index, bytes)) in newBlocks.enumerated() {
+            let offset = (start + tableClusters + UInt64(k)) * cs
+            try file.write(bytes, at: offset)
+            refcountCache.put(offset, bytes, dirty: false)
+            _ = index
+        }
+        let oldOffset = header.refcountTableOffset
+        let oldClusters = UInt64(header.refcountTableClusters)
+        refcountTable = newTable
+        // Existing blocks that count part of the area get their entries now (dirty, flushed below).
+        for cluster in start..<end where newBlocks.first(where: { $0.0 == cluster / perBlock }) == nil {
+            try setRefcount(ofCluster: cluster, to: 1, file: file)
+        }
+        try writeDirtyRefcountBlocks(file: file)
+        try file.writeTable(newTable, at: start * cs)
+        try file.flush()
+        header.refcountTableOffset = start * cs
+        header.refcountTableClusters = UInt32(tableClusters)
+        var w = ByteWriter()
+        w.uint64(header.refcountTableOffset)
+        w.uint32(header.refcountTableClusters)
+        try file.write(w.bytes, at: UInt64(QCow2Header.FieldOffset.refcountTableOffset))
+        try file.flush()
+        fileLength = max(fileLength, end * cs)
+        for cluster in (oldOffset / cs)..<(oldOffset / cs + oldClusters) {
+            pendingDecrements[cluster, default: 0] += 1
+        }
+    }
+
+    /// End of the last cluster anything in memory points at (allocated but maybe unwritten).
+    func highestKnownEnd() -> UInt64 { fileLength }
+
+    /// Writes every dirty refcount block (no flush).
+    mutating func writeDirtyRefcountBlocks(file: any BlockDevice) throws {
+        for offset in refcountCache.dirtyOffsets {
+            if let block = refcountCache.peek(offset) {
+                try file.write(block, at: offset)
+                refcountCache.markClean(offset)
+            }
+        }
+    }
+
+    /// Queues a reference drop on every host cluster an L2 entry held; applied after the tables
+    /// that dropped it are durable.
+    mutating func releaseLater(_ entry: L2Entry) {
+        let g = geometry
+        if entry.isCompressed {
+            let d = CompressedDescriptor(entry: entry.raw, clusterBits: UInt32(g.clusterBits))
+            let first = d.hostOffset >> UInt64(g.clusterBits)
+            let last = (d.hostOffset + UInt64(d.byteLength) - 1) >> UInt64(g.clusterBits)
+            for c in first...last { pendingDecrements[c, default: 0] += 1 }
+        } else if entry.hostOffset != 0 && !header.hasExternalDataFile {
+            pendingDecrements[entry.hostOffset >> UInt64(g.clusterBits), default: 0] += 1
+        }
+    }
+
+    /// Queues a reference drop on a metadata cluster (an L2 table, an old L1 table).
+    mutating func releaseClusterLater(_ hostOffset: UInt64) {
+        pendingDecrements[hostOffset >> UInt64(geometry.clusterBits), default: 0] += 1
+    }
+}
