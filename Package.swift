@@ -18,6 +18,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -28,9 +30,23 @@ let package = Package(
         .target(name: "QCow2Format", swiftSettings: safety),
         .target(name: "QCow2", dependencies: ["QCow2Format", "BlockIO", "Codecs"], swiftSettings: safety),
         .target(name: "ImageKit", dependencies: ["QCow2", "BlockIO"], swiftSettings: safety),
+        .target(name: "Catalog", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: safety),
+        .target(name: "Instances", dependencies: ["Catalog", "ImageKit"], swiftSettings: safety),
+        .target(
+            name: "NBDProtocol", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: safety),
+        .target(
+            name: "NBDServer",
+            dependencies: [
+                "NBDProtocol", "ImageKit", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ], swiftSettings: safety),
         .target(
             name: "VMImgCLI",
-            dependencies: ["ImageKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "ImageKit", "Instances", "NBDServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: safety),
         .executableTarget(name: "vmimg", dependencies: ["VMImgCLI"], swiftSettings: safety),
         .target(name: "TestSupport", dependencies: ["BlockIO"], swiftSettings: safety),
@@ -39,5 +55,12 @@ let package = Package(
         .testTarget(name: "QCow2FormatTests", dependencies: ["QCow2Format", "TestSupport"]),
         .testTarget(name: "QCow2Tests", dependencies: ["QCow2", "ImageKit", "TestSupport"]),
         .testTarget(name: "VMImgCLITests", dependencies: ["VMImgCLI", "ImageKit", "TestSupport"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "TestSupport"]),
+        .testTarget(name: "InstancesTests", dependencies: ["Instances", "TestSupport"]),
+        .testTarget(
+            name: "NBDTests",
+            dependencies: [
+                "NBDProtocol", "NBDServer", "TestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
     ]
 )
