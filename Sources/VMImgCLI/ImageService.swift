@@ -13,7 +13,8 @@ public protocol ImageOperations: Sendable {
     func map(_ image: ImageOpenOptions, startOffset: Int64, maxLength: Int64?) throws -> [MapExtent]
     /// One check pass, repairing what `repair` allows; streams each finding line (`Leaked cluster
     /// …`, `ERROR …`, `Repairing …`) to `messages` as it goes.
-    func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws -> CheckReport
+    func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws
+        -> CheckReport
     /// Compares guest contents; reports progress in percent.
     func compare(
         _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void
@@ -24,9 +25,11 @@ public protocol ImageOperations: Sendable {
     /// Converts one or more images into a new one; reports progress in percent.
     func convert(_ request: ConvertRequest, progress: (Double) -> Void) throws
     /// Changes the virtual size.
-    func resize(_ image: ImageOpenOptions, to size: SizeChange, shrink: Bool, preallocation: String?) throws
+    func resize(_ image: ImageOpenOptions, to size: SizeChange, shrink: Bool, preallocation: String?)
+        throws
     /// Changes creation options of an existing image; reports progress in percent.
-    func amend(_ image: ImageOpenOptions, options: [String: String], force: Bool, progress: (Double) -> Void)
+    func amend(
+        _ image: ImageOpenOptions, options: [String: String], force: Bool, progress: (Double) -> Void)
         throws
     /// Space needed to convert an image, or a new image of `--size`.
     func measure(_ request: MeasureRequest) throws -> MeasureResult
@@ -57,53 +60,72 @@ public struct UnconnectedOperations: ImageOperations {
     /// Creates the stand-in.
     public init() {}
 
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func info(_ image: ImageOpenOptions, backingChain: Bool) throws -> ImageInfo {
         throw CLIError.notImplemented("info")
     }
-    public func map(_ image: ImageOpenOptions, startOffset: Int64, maxLength: Int64?) throws -> [MapExtent] {
+    /// Throws ``CLIError/notImplemented(_:)``.
+    public func map(_ image: ImageOpenOptions, startOffset: Int64, maxLength: Int64?) throws
+        -> [MapExtent]
+    {
         throw CLIError.notImplemented("map")
     }
-    public func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws
+    /// Throws ``CLIError/notImplemented(_:)``.
+    public func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void)
+        throws
         -> CheckReport
     {
         throw CLIError.notImplemented("check")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func compare(
         _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void
     ) throws -> CompareResult {
         throw CLIError.notImplemented("compare")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func create(_ request: CreateRequest, announce: ([String: String]) -> Void) throws {
         throw CLIError.notImplemented("create")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func convert(_ request: ConvertRequest, progress: (Double) -> Void) throws {
         throw CLIError.notImplemented("convert")
     }
-    public func resize(_ image: ImageOpenOptions, to size: SizeChange, shrink: Bool, preallocation: String?)
+    /// Throws ``CLIError/notImplemented(_:)``.
+    public func resize(
+        _ image: ImageOpenOptions, to size: SizeChange, shrink: Bool, preallocation: String?
+    )
         throws
     {
         throw CLIError.notImplemented("resize")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func amend(
         _ image: ImageOpenOptions, options: [String: String], force: Bool, progress: (Double) -> Void
     ) throws {
         throw CLIError.notImplemented("amend")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func measure(_ request: MeasureRequest) throws -> MeasureResult {
         throw CLIError.notImplemented("measure")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func snapshots(_ image: ImageOpenOptions) throws -> [SnapshotInfo] {
         throw CLIError.notImplemented("snapshot")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func snapshot(_ image: ImageOpenOptions, _ action: SnapshotAction) throws {
         throw CLIError.notImplemented("snapshot")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func commit(_ request: CommitRequest, progress: (Double) -> Void) throws {
         throw CLIError.notImplemented("commit")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func rebase(_ request: RebaseRequest, progress: (Double) -> Void) throws {
         throw CLIError.notImplemented("rebase")
     }
+    /// Throws ``CLIError/notImplemented(_:)``.
     public func bench(_ request: BenchRequest) throws -> Double {
         throw CLIError.notImplemented("bench")
     }

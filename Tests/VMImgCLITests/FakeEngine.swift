@@ -20,7 +20,8 @@ final class FakeEngine: ImageOperations, Sendable {
     let seenRequests = Mutex<[String]>([])
 
     init(
-        info: ImageInfo? = nil, map: [MapExtent] = [], checks: [CheckReport] = [], checkMessages: [String] = [],
+        info: ImageInfo? = nil, map: [MapExtent] = [], checks: [CheckReport] = [],
+        checkMessages: [String] = [],
         compare: CompareResult? = nil, failure: Failure? = nil
     ) {
         infoResult = info
@@ -45,7 +46,9 @@ final class FakeEngine: ImageOperations, Sendable {
         seenRequests.withLock { $0.append("map \(startOffset) \(maxLength.map(String.init) ?? "nil")") }
         return mapResult
     }
-    func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws -> CheckReport {
+    func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws
+        -> CheckReport
+    {
         try fail()
         let first = seenRequests.withLock { seen in
             seen.append("check \(repair.rawValue)")
@@ -57,7 +60,9 @@ final class FakeEngine: ImageOperations, Sendable {
             return reports.removeFirst()
         }
     }
-    func compare(_ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void)
+    func compare(
+        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void
+    )
         throws -> CompareResult
     {
         try fail()
@@ -75,11 +80,15 @@ final class FakeEngine: ImageOperations, Sendable {
         try fail()
         for p in stride(from: 25.0, through: 100, by: 25) { progress(p) }
     }
-    func resize(_ image: ImageOpenOptions, to size: SizeChange, shrink: Bool, preallocation: String?) throws {
+    func resize(_ image: ImageOpenOptions, to size: SizeChange, shrink: Bool, preallocation: String?)
+        throws
+    {
         try fail()
         seenRequests.withLock { $0.append("resize \(image.path) \(size)") }
     }
-    func amend(_ image: ImageOpenOptions, options: [String: String], force: Bool, progress: (Double) -> Void) throws {
+    func amend(
+        _ image: ImageOpenOptions, options: [String: String], force: Bool, progress: (Double) -> Void
+    ) throws {
         try fail()
     }
     func measure(_ request: MeasureRequest) throws -> MeasureResult {

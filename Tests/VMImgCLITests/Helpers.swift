@@ -10,7 +10,8 @@ final class Scratch {
     let url: URL
 
     init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("vmimg-cli-\(UUID().uuidString)")
+        url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vmimg-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
@@ -22,11 +23,15 @@ final class Scratch {
 
     /// Runs a tool (`qemu-img`, `qemu-io`) in the scratch dir with relative names, like §12.
     @discardableResult
-    func run(_ tool: String, _ arguments: String...) throws -> (stdout: String, stderr: String, status: Int32) {
+    func run(_ tool: String, _ arguments: String...) throws -> (
+        stdout: String, stderr: String, status: Int32
+    ) {
         try run(tool, arguments)
     }
 
-    func run(_ tool: String, _ arguments: [String]) throws -> (stdout: String, stderr: String, status: Int32) {
+    func run(_ tool: String, _ arguments: [String]) throws -> (
+        stdout: String, stderr: String, status: Int32
+    ) {
         guard let path = Self.which(tool) else {
             throw QemuMissing(tool: tool)
         }
@@ -42,8 +47,10 @@ final class Scratch {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self),
-                process.terminationStatus)
+        return (
+            String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self),
+            process.terminationStatus
+        )
     }
 
     /// qemu-img's output, requiring exit 0.
@@ -94,8 +101,9 @@ final class Capture: Sendable {
     var err: String { state.withLock { $0.err } }
 
     var console: Console {
-        Console(out: { text in self.state.withLock { $0.out += text } },
-                err: { text in self.state.withLock { $0.err += text } })
+        Console(
+            out: { text in self.state.withLock { $0.out += text } },
+            err: { text in self.state.withLock { $0.err += text } })
     }
 }
 

@@ -12,15 +12,18 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .customShort("c"), help: "Requests (default 75000).") var count = 75000
     @Option(name: .customShort("d"), help: "Requests in flight (default 64).") var depth = 64
-    @Option(name: .customLong("flush-interval"), help: "Flush every N requests.") var flushInterval = 0
+    @Option(name: .customLong("flush-interval"), help: "Flush every N requests.") var flushInterval =
+        0
     @Option(name: .customShort("i"), help: ArgumentHelp("AIO engine.", valueName: "aio")) var aio: String?
     @Flag(name: .customShort("n"), help: "Native AIO.") var native = false
     @Flag(name: .customLong("no-drain"), help: "Flush without draining.") var noDrain = false
-    @Option(name: .customShort("o"), help: ArgumentHelp("First offset.", valueName: "offset")) var offset: String?
+    @Option(name: .customShort("o"), help: ArgumentHelp("First offset.", valueName: "offset"))
+    var offset: String?
     @Option(name: .customLong("pattern"), help: "Byte to write (default 0).") var pattern: UInt8 = 0
     @Option(name: .customShort("s"), help: ArgumentHelp("Request size.", valueName: "buffer_size"))
     var bufferSize: String?
-    @Option(name: .customShort("S"), help: ArgumentHelp("Step between requests.", valueName: "step_size"))
+    @Option(
+        name: .customShort("S"), help: ArgumentHelp("Step between requests.", valueName: "step_size"))
     var step: String?
     @Option(name: .customShort("t"), help: ArgumentHelp("Cache mode.", valueName: "cache")) var cache: String?
     @Flag(name: .customShort("w"), help: "Write instead of read.") var write = false
@@ -36,7 +39,8 @@ struct BenchCommand: ParsableCommand {
         request.noDrain = noDrain
         request.offset = try offset.map { try SizeParser.cvtnum("offset", $0) } ?? 0
         request.pattern = pattern
-        request.bufferSize = try bufferSize.map { try SizeParser.cvtnum("buffer size", $0, max: Int64(Int32.max)) }
+        request.bufferSize =
+            try bufferSize.map { try SizeParser.cvtnum("buffer size", $0, max: Int64(Int32.max)) }
             ?? 4096
         request.step = try step.map { try SizeParser.cvtnum("step_size", $0, max: Int64(Int32.max)) }
         request.cache = cache

@@ -15,10 +15,13 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var output: OutputFlag
     @OptionGroup var quiet: QuietFlag
 
-    @Option(name: .customShort("r"), help: ArgumentHelp("Repair: leaks or all.", valueName: "leaks|all"))
+    @Option(
+        name: .customShort("r"), help: ArgumentHelp("Repair: leaks or all.", valueName: "leaks|all"))
     var repair: String?
 
-    @Option(name: .customShort("T"), help: ArgumentHelp("Source cache mode (accepted, ignored).", valueName: "src_cache"))
+    @Option(
+        name: .customShort("T"),
+        help: ArgumentHelp("Source cache mode (accepted, ignored).", valueName: "src_cache"))
     var sourceCache: String?
 
     @Argument(help: "Image file.") var filename: String
@@ -42,7 +45,8 @@ struct CheckCommand: ParsableCommand {
         if report.corruptionsFixed != 0 || report.leaksFixed != 0 {
             if !json && !quiet.quiet {
                 console.out(
-                    CheckRenderer.repaired(leaksFixed: report.leaksFixed, corruptionsFixed: report.corruptionsFixed))
+                    CheckRenderer.repaired(
+                        leaksFixed: report.leaksFixed, corruptionsFixed: report.corruptionsFixed))
             }
             let fixed = report
             report = try pass(open, [], console)
@@ -58,7 +62,9 @@ struct CheckCommand: ParsableCommand {
     }
 
     /// One engine pass; failures other than open errors read "Check failed: …" as in qemu-img.
-    private func pass(_ open: ImageOpenOptions, _ mode: RepairMode, _ console: Console) throws -> CheckReport {
+    private func pass(_ open: ImageOpenOptions, _ mode: RepairMode, _ console: Console) throws
+        -> CheckReport
+    {
         do {
             return try ImageService.current.check(open, repair: mode) { console.err($0 + "\n") }
         } catch let error as any ClassifiedImageError

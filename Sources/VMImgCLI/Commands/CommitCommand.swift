@@ -9,11 +9,16 @@ struct CommitCommand: ParsableCommand {
     @OptionGroup var quiet: QuietFlag
     @OptionGroup var progress: ProgressFlag
 
-    @Option(name: .customShort("t"), help: ArgumentHelp("Cache mode (accepted, ignored).", valueName: "cache"))
+    @Option(
+        name: .customShort("t"),
+        help: ArgumentHelp("Cache mode (accepted, ignored).", valueName: "cache"))
     var cache: String?
-    @Option(name: .customShort("b"), help: ArgumentHelp("Commit down to this backing image.", valueName: "base"))
+    @Option(
+        name: .customShort("b"),
+        help: ArgumentHelp("Commit down to this backing image.", valueName: "base"))
     var base: String?
-    @Option(name: .customShort("r"), help: ArgumentHelp("Rate limit, bytes/s.", valueName: "rate_limit"))
+    @Option(
+        name: .customShort("r"), help: ArgumentHelp("Rate limit, bytes/s.", valueName: "rate_limit"))
     var rateLimit: String?
     @Flag(name: .customShort("d"), help: "Keep the overlay's contents.") var keepOverlay = false
 

@@ -11,10 +11,13 @@ struct CompareCommand: ParsableCommand {
     @OptionGroup var quiet: QuietFlag
     @OptionGroup var progress: ProgressFlag
 
-    @Option(name: .customShort("F"), help: ArgumentHelp("Format of the second image.", valueName: "fmt"))
+    @Option(
+        name: .customShort("F"), help: ArgumentHelp("Format of the second image.", valueName: "fmt"))
     var secondFormat: String?
 
-    @Option(name: .customShort("T"), help: ArgumentHelp("Source cache mode (accepted, ignored).", valueName: "src_cache"))
+    @Option(
+        name: .customShort("T"),
+        help: ArgumentHelp("Source cache mode (accepted, ignored).", valueName: "src_cache"))
     var sourceCache: String?
 
     @Flag(name: .customShort("s"), help: "Strict: sizes and allocation must match too.")

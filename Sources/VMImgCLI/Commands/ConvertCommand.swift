@@ -6,7 +6,8 @@ import ArgumentParser
 /// filename [filename2 […]] output_filename`.
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "convert", abstract: "Copy one or more images into a new image, possibly of another format.")
+        commandName: "convert",
+        abstract: "Copy one or more images into a new image, possibly of another format.")
 
     @OptionGroup var image: ImageFlags
     @OptionGroup var quiet: QuietFlag
@@ -16,23 +17,35 @@ struct ConvertCommand: ParsableCommand {
 
     @Option(name: .customShort("O"), help: ArgumentHelp("Output format.", valueName: "output_fmt"))
     var outputFormat = "raw"
-    @Option(name: .customShort("B"), help: ArgumentHelp("Backing file of the output.", valueName: "backing_file"))
+    @Option(
+        name: .customShort("B"),
+        help: ArgumentHelp("Backing file of the output.", valueName: "backing_file"))
     var backingFile: String?
-    @Option(name: .customShort("F"), help: ArgumentHelp("Format of that backing file.", valueName: "backing_fmt"))
+    @Option(
+        name: .customShort("F"),
+        help: ArgumentHelp("Format of that backing file.", valueName: "backing_fmt"))
     var backingFormat: String?
-    @Option(name: .customShort("l"), help: ArgumentHelp("Convert this snapshot.", valueName: "snapshot_param"))
+    @Option(
+        name: .customShort("l"),
+        help: ArgumentHelp("Convert this snapshot.", valueName: "snapshot_param"))
     var snapshot: String?
-    @Option(name: .customShort("S"), help: ArgumentHelp("Zero run length kept sparse.", valueName: "sparse_size"))
+    @Option(
+        name: .customShort("S"),
+        help: ArgumentHelp("Zero run length kept sparse.", valueName: "sparse_size"))
     var sparseSize: String?
-    @Option(name: .customShort("r"), help: ArgumentHelp("Rate limit, bytes/s.", valueName: "rate_limit"))
+    @Option(
+        name: .customShort("r"), help: ArgumentHelp("Rate limit, bytes/s.", valueName: "rate_limit"))
     var rateLimit: String?
-    @Option(name: .customShort("m"), help: ArgumentHelp("Parallel requests (1-16).", valueName: "num_coroutines"))
+    @Option(
+        name: .customShort("m"),
+        help: ArgumentHelp("Parallel requests (1-16).", valueName: "num_coroutines"))
     var coroutines: Int = 8
     @Flag(name: .customShort("c"), help: "Compress the output.") var compress = false
     @Flag(name: .customShort("C"), help: "Use copy offloading.") var copyRange = false
     @Flag(name: .customShort("n"), help: "Don't create the output image.") var skipCreate = false
     @Flag(name: .customShort("W"), help: "Allow out-of-order writes.") var outOfOrder = false
-    @Flag(name: .customLong("target-is-zero"), help: "The target reads as zeros.") var targetIsZero = false
+    @Flag(name: .customLong("target-is-zero"), help: "The target reads as zeros.") var targetIsZero =
+        false
     @Flag(name: .customLong("salvage"), help: "Continue past read errors.") var salvage = false
     @Flag(name: .customLong("bitmaps"), help: "Copy persistent bitmaps.") var bitmaps = false
 
@@ -47,7 +60,8 @@ struct ConvertCommand: ParsableCommand {
             throw CLIError("Must specify image file name")
         }
         guard (1...16).contains(coroutines) else {
-            throw CLIError("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16")
+            throw CLIError(
+                "Invalid number of coroutines. Allowed number of coroutines is between 1 and 16")
         }
         var request = ConvertRequest(
             sources: filenames.dropLast().map { image.open($0, snapshot: snapshot) }, output: output)

@@ -2,16 +2,19 @@ import ArgumentParser
 
 /// `create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]`.
 struct CreateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a new image.")
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Create a new image.")
 
     @OptionGroup var quiet: QuietFlag
     @OptionGroup var creation: CreationOptionsFlag
 
-    @Option(name: .customShort("f"), help: ArgumentHelp("Image format (default raw).", valueName: "fmt"))
+    @Option(
+        name: .customShort("f"), help: ArgumentHelp("Image format (default raw).", valueName: "fmt"))
     var format = "raw"
     @Option(name: .customShort("b"), help: ArgumentHelp("Backing file.", valueName: "backing_file"))
     var backingFile: String?
-    @Option(name: .customShort("F"), help: ArgumentHelp("Backing file format.", valueName: "backing_fmt"))
+    @Option(
+        name: .customShort("F"), help: ArgumentHelp("Backing file format.", valueName: "backing_fmt"))
     var backingFormat: String?
     @Flag(name: .customShort("u"), help: "Don't open the backing file.") var unsafe = false
 
@@ -36,7 +39,8 @@ struct CreateCommand: ParsableCommand {
         try engine {
             try $0.create(request) { options in
                 if !quiet {
-                    console.out(CreateRenderer.formatting(filename: filename, format: format, options: options) + "\n")
+                    console.out(
+                        CreateRenderer.formatting(filename: filename, format: format, options: options) + "\n")
                 }
             }
         }

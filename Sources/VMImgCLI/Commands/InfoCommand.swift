@@ -18,7 +18,8 @@ struct InfoCommand: ParsableCommand {
         let info = try engine { try $0.info(image.open(filename), backingChain: backingChain) }
         let text: String
         if backingChain {
-            text = json ? try InfoRenderer.json(chain: info.chain) : try InfoRenderer.human(chain: info.chain)
+            text =
+                json ? try InfoRenderer.json(chain: info.chain) : try InfoRenderer.human(chain: info.chain)
         } else {
             text = json ? try InfoRenderer.json(info) : try InfoRenderer.human(info)
         }

@@ -8,7 +8,9 @@ struct MapCommand: ParsableCommand {
     @OptionGroup var image: ImageFlags
     @OptionGroup var output: OutputFlag
 
-    @Option(name: .customLong("start-offset"), help: ArgumentHelp("First guest offset.", valueName: "offset"))
+    @Option(
+        name: .customLong("start-offset"),
+        help: ArgumentHelp("First guest offset.", valueName: "offset"))
     var startOffset: String?
 
     @Option(name: .customLong("max-length"), help: ArgumentHelp("Bytes to map.", valueName: "len"))
@@ -20,7 +22,9 @@ struct MapCommand: ParsableCommand {
         let json = try output.isJSON()
         let start = try startOffset.map { try SizeParser.cvtnum("start offset", $0) } ?? 0
         let length = try maxLength.map { try SizeParser.cvtnum("max length", $0) }
-        let extents = try engine { try $0.map(image.open(filename), startOffset: start, maxLength: length) }
+        let extents = try engine {
+            try $0.map(image.open(filename), startOffset: start, maxLength: length)
+        }
         let console = Console.current
         if json {
             console.out(MapRenderer.json(extents))

@@ -12,9 +12,13 @@ struct MeasureCommand: ParsableCommand {
 
     @Option(name: .customShort("O"), help: ArgumentHelp("Output format.", valueName: "output_fmt"))
     var outputFormat = "raw"
-    @Option(name: .customLong("size"), help: ArgumentHelp("Measure a new empty image of this size.", valueName: "N"))
+    @Option(
+        name: .customLong("size"),
+        help: ArgumentHelp("Measure a new empty image of this size.", valueName: "N"))
     var size: String?
-    @Option(name: .customShort("l"), help: ArgumentHelp("Measure this snapshot.", valueName: "snapshot_param"))
+    @Option(
+        name: .customShort("l"),
+        help: ArgumentHelp("Measure this snapshot.", valueName: "snapshot_param"))
     var snapshot: String?
 
     @Argument(help: "Image file.") var filename: String?

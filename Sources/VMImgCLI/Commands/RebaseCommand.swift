@@ -11,7 +11,9 @@ struct RebaseCommand: ParsableCommand {
     @OptionGroup var progress: ProgressFlag
     @OptionGroup var cache: CacheFlags
 
-    @Option(name: .customShort("b"), help: ArgumentHelp("New backing file ('' for none).", valueName: "backing_file"))
+    @Option(
+        name: .customShort("b"),
+        help: ArgumentHelp("New backing file ('' for none).", valueName: "backing_file"))
     var backingFile: String?
     @Option(name: .customShort("F"), help: ArgumentHelp("Its format.", valueName: "backing_fmt"))
     var backingFormat: String?

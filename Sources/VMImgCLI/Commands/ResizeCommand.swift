@@ -2,12 +2,15 @@ import ArgumentParser
 
 /// `resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size`.
 struct ResizeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "resize", abstract: "Change an image's virtual size.")
+    static let configuration = CommandConfiguration(
+        commandName: "resize", abstract: "Change an image's virtual size.")
 
     @OptionGroup var image: ImageFlags
     @OptionGroup var quiet: QuietFlag
 
-    @Option(name: .customLong("preallocation"), help: ArgumentHelp("off, metadata, falloc or full.", valueName: "prealloc"))
+    @Option(
+        name: .customLong("preallocation"),
+        help: ArgumentHelp("off, metadata, falloc or full.", valueName: "prealloc"))
     var preallocation: String?
     @Flag(name: .customLong("shrink"), help: "Allow making the image smaller.") var shrink = false
 
@@ -16,7 +19,9 @@ struct ResizeCommand: ParsableCommand {
 
     func run() throws {
         let change = try SizeParser.sizeChange(size)
-        try engine { try $0.resize(image.open(filename), to: change, shrink: shrink, preallocation: preallocation) }
+        try engine {
+            try $0.resize(image.open(filename), to: change, shrink: shrink, preallocation: preallocation)
+        }
         if !quiet.quiet { Console.current.out("Image resized.\n") }
     }
 

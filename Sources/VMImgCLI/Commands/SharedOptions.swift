@@ -3,18 +3,24 @@ import ImageKit
 
 /// `-f fmt`, `-U`, `--allow-data-file`: flags of every command that opens one image.
 struct ImageFlags: ParsableArguments {
-    @Option(name: .customShort("f"), help: ArgumentHelp("Image format (probed when omitted).", valueName: "fmt"))
+    @Option(
+        name: .customShort("f"),
+        help: ArgumentHelp("Image format (probed when omitted).", valueName: "fmt"))
     var format: String?
 
-    @Flag(name: [.customShort("U"), .customLong("force-share")], help: "Open without taking image locks.")
+    @Flag(
+        name: [.customShort("U"), .customLong("force-share")], help: "Open without taking image locks.")
     var forceShare = false
 
-    @Flag(name: .customLong("allow-data-file"), help: "Allow images that name an external data file (vmimg).")
+    @Flag(
+        name: .customLong("allow-data-file"),
+        help: "Allow images that name an external data file (vmimg).")
     var allowDataFile = false
 
     func open(_ path: String, snapshot: String? = nil) -> ImageOpenOptions {
         ImageOpenOptions(
-            path: path, format: format, forceShare: forceShare, allowDataFile: allowDataFile, snapshot: snapshot)
+            path: path, format: format, forceShare: forceShare, allowDataFile: allowDataFile,
+            snapshot: snapshot)
     }
 }
 
@@ -26,7 +32,9 @@ struct QuietFlag: ParsableArguments {
 
 /// `--output=human|json` (also `--output json`).
 struct OutputFlag: ParsableArguments {
-    @Option(name: .customLong("output"), help: ArgumentHelp("Output format: human or json.", valueName: "ofmt"))
+    @Option(
+        name: .customLong("output"),
+        help: ArgumentHelp("Output format: human or json.", valueName: "ofmt"))
     var output: String = "human"
 
     /// Whether JSON was asked for.
@@ -42,7 +50,9 @@ struct OutputFlag: ParsableArguments {
 
 /// `-o options` (repeatable, joined with commas) with `-o help`.
 struct CreationOptionsFlag: ParsableArguments {
-    @Option(name: .customShort("o"), help: ArgumentHelp("Format options key=value[,…] or 'help'.", valueName: "options"))
+    @Option(
+        name: .customShort("o"),
+        help: ArgumentHelp("Format options key=value[,…] or 'help'.", valueName: "options"))
     var options: [String] = []
 
     var joined: String? { OptionString.accumulate(options) }
@@ -52,10 +62,14 @@ struct CreationOptionsFlag: ParsableArguments {
 
 /// `-t cache` / `-T src_cache`: accepted for qemu-img compatibility; vmimg always uses its own I/O.
 struct CacheFlags: ParsableArguments {
-    @Option(name: .customShort("t"), help: ArgumentHelp("Cache mode (accepted, ignored).", valueName: "cache"))
+    @Option(
+        name: .customShort("t"),
+        help: ArgumentHelp("Cache mode (accepted, ignored).", valueName: "cache"))
     var cache: String?
 
-    @Option(name: .customShort("T"), help: ArgumentHelp("Source cache mode (accepted, ignored).", valueName: "src_cache"))
+    @Option(
+        name: .customShort("T"),
+        help: ArgumentHelp("Source cache mode (accepted, ignored).", valueName: "src_cache"))
     var sourceCache: String?
 }
 

@@ -68,6 +68,7 @@ public struct QDict: Sendable, Equatable {
         return (1_103_515_243 &* value &+ 12345) % bucketCount
     }
 
+    /// Equal when members and their insertion order match.
     public static func == (lhs: QDict, rhs: QDict) -> Bool {
         lhs.members.count == rhs.members.count
             && zip(lhs.members, rhs.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }

@@ -13,7 +13,7 @@ public enum SizeParser {
     /// Parses a decimal (optionally fractional) or `0x` hex number with an optional suffix
     /// `B`, `K`, `M`, `G`, `T`, `P`, `E` (either case, powers of 1024; `B` means bytes).
     /// Fractions need a suffix other than `B` and round to the nearest byte ("1.5M" = 1572864);
-    /// hex takes no fraction or suffix; a minus sign is rejected.
+    /// hex takes no fraction; a minus sign is rejected.
     /// - Throws: ``Failure``.
     public static func parse(_ text: String) throws(Failure) -> UInt64 {
         let chars = Array(text.utf8)
@@ -31,11 +31,12 @@ public enum SizeParser {
             i += 1
         }
         guard i > digitsStart else { throw .invalid }
-        if value == 0, i < chars.count, chars[i] | 0x20 == UInt8(ascii: "x") {
-            return try parseHex(chars, from: i + 1)
-        }
         var fraction = 0.0
-        if i < chars.count, chars[i] == UInt8(ascii: ".") {
+        if value == 0, i < chars.count, chars[i] | 0x20 == UInt8(ascii: "x") {
+            // qemu 7.2 takes a suffix on hex ("0x10k", deprecated) but no fraction.
+            (value, i) = try parseHex(chars, from: i + 1)
+            if i < chars.count, chars[i] == UInt8(ascii: ".") { throw .invalid }
+        } else if i < chars.count, chars[i] == UInt8(ascii: ".") {
             let start = i
             i += 1
             while i < chars.count, decimal(chars[i]) != nil { i += 1 }
@@ -62,7 +63,7 @@ public enum SizeParser {
         return total
     }
 
-    private static func parseHex(_ chars: [UInt8], from start: Int) throws(Failure) -> UInt64 {
+    private static func parseHex(_ chars: [UInt8], from start: Int) throws(Failure) -> (UInt64, Int) {
         var i = start
         var value: UInt64 = 0
         while i < chars.count, let digit = hex(chars[i]) {
@@ -70,8 +71,8 @@ public enum SizeParser {
             value = value << 4 | UInt64(digit)
             i += 1
         }
-        guard i > start, i == chars.count else { throw .invalid }
-        return value
+        guard i > start else { throw .invalid }
+        return (value, i)
     }
 
     private static func decimal(_ c: UInt8) -> UInt8? {
@@ -102,7 +103,8 @@ public enum SizeParser {
     /// 9223372036854775807.".
     /// - Parameter name: what the number is ("image size", "start offset", "max length").
     /// - Throws: ``CLIError`` with qemu-img's text.
-    public static func cvtnum(_ name: String, _ text: String, min: Int64 = 0, max: Int64 = .max) throws
+    public static func cvtnum(_ name: String, _ text: String, min: Int64 = 0, max: Int64 = .max)
+        throws
         -> Int64
     {
         let value: UInt64

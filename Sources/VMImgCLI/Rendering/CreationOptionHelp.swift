@@ -17,7 +17,10 @@ enum CreationOptionHelp {
         ("encrypt.ivgen-alg", "str", "Name of IV generator algorithm"),
         ("encrypt.ivgen-hash-alg", "str", "Name of IV generator hash algorithm"),
         ("encrypt.key-secret", "str", "ID of secret providing qcow AES key or LUKS passphrase"),
-        ("encryption", "bool (on/off)", "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)"),
+        (
+            "encryption", "bool (on/off)",
+            "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)"
+        ),
         ("extended_l2", "bool (on/off)", "Extended L2 tables"),
         ("lazy_refcounts", "bool (on/off)", "Postpone refcount updates"),
         ("preallocation", "str", "Preallocation mode (allowed values: off, metadata, falloc, full)"),
@@ -34,7 +37,10 @@ enum CreationOptionHelp {
         ("data_file_raw", "bool (on/off)", "The external data file must stay valid as a raw image"),
         ("encrypt.iter-time", "num", "Time to spend in PBKDF in milliseconds"),
         ("encrypt.keyslot", "num", "Select a single keyslot to modify explicitly"),
-        ("encrypt.new-secret", "str", "New secret to set in the matching keyslots. Empty string to erase"),
+        (
+            "encrypt.new-secret", "str",
+            "New secret to set in the matching keyslots. Empty string to erase"
+        ),
         ("encrypt.old-secret", "str", "Select all keyslots that match this password"),
         ("encrypt.state", "str", "Select new state of affected keyslots (active/inactive)"),
         ("lazy_refcounts", "bool (on/off)", "Postpone refcount updates"),
@@ -72,7 +78,9 @@ enum CreationOptionHelp {
     /// `Amend options for '<fmt>':` list.
     /// - Throws: ``CLIError`` for formats without amend options.
     static func amendText(format: String) throws -> String {
-        guard format == "qcow2" else { throw CLIError("Format driver '\(format)' does not support option amendment") }
+        guard format == "qcow2" else {
+            throw CLIError("Format driver '\(format)' does not support option amendment")
+        }
         return "Amend options for '\(format)':\n" + lines(qcow2Amend)
     }
 }

@@ -60,7 +60,8 @@ public enum MapRenderer {
 
     /// `{ "start": …, "length": …, "depth": …, "present": …, "zero": …, "data": …[, "offset": …]}`.
     public static func jsonObject(_ extent: MapExtent) -> String {
-        var out = "{ \"start\": \(extent.start), \"length\": \(extent.length), \"depth\": \(extent.depth),"
+        var out =
+            "{ \"start\": \(extent.start), \"length\": \(extent.length), \"depth\": \(extent.depth),"
         out += " \"present\": \(extent.present), \"zero\": \(extent.zero), \"data\": \(extent.data)"
         if let offset = extent.offset { out += ", \"offset\": \(offset)" }
         return out + "}"

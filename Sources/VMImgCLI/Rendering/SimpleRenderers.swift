@@ -45,18 +45,22 @@ public enum CompareRenderer {
 public enum CreateRenderer {
     /// qcow2 creation options in the order qemu-img 7.2 prints them.
     static let qcow2Order = [
-        "encryption", "cluster_size", "extended_l2", "preallocation", "compression_type", "size", "compat",
+        "encryption", "cluster_size", "extended_l2", "preallocation", "compression_type", "size",
+        "compat",
         "backing_file", "backing_fmt", "data_file", "data_file_raw", "lazy_refcounts", "refcount_bits",
     ]
     /// Options printed even when not given, with their defaults.
     static let qcow2Defaults = [
-        "cluster_size": "65536", "extended_l2": "off", "compression_type": "zlib", "lazy_refcounts": "off",
+        "cluster_size": "65536", "extended_l2": "off", "compression_type": "zlib",
+        "lazy_refcounts": "off",
         "refcount_bits": "16",
     ]
 
     /// The line without its newline. `options` holds the final values (sizes already in bytes);
     /// string values have commas doubled, as `escaped_print` does.
-    public static func formatting(filename: String, format: String, options: [String: String]) -> String {
+    public static func formatting(filename: String, format: String, options: [String: String])
+        -> String
+    {
         let order = format == "qcow2" ? qcow2Order : ["size"]
         let defaults = format == "qcow2" ? qcow2Defaults : [:]
         var parts = ["Formatting '\(filename)', fmt=\(format)"]
