@@ -1,0 +1,4 @@
+import Foundation
+import VMImgCLI
+
+exit(VMImgMain.run(Array(CommandLine.arguments.dropFirst())))
