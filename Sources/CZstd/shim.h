@@ -7,6 +7,7 @@
 // instead of allocating a window sized by the (untrusted) frame header.
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
+#include <zstd_errors.h>
 
 static inline int vmimg_zstd_param_stable_out_buffer(void) {
     return (int)ZSTD_d_stableOutBuffer;
