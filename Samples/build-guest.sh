@@ -35,6 +35,9 @@ modules=(crc16 mbcache jbd2 crc32c_generic libcrc32c virtio_ring virtio virtio_p
 log() { echo "build-guest: $*" >&2; }
 
 mkdir -p "$cache/debs" "$outdir"
+# Tests and scripts may build at the same time; one builds, the others wait and reuse the cache.
+exec 9> "$cache/lock"
+flock 9
 
 # The kernel version the metapackage points at decides whether the cache is stale.
 kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')

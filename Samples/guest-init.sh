@@ -9,6 +9,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
+# The firmware leaves terminal escapes on the current line; start ours on a fresh one.
+echo
 echo "VMIMG-BOOT"
 failed=0
 
