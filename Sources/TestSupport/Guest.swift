@@ -72,7 +72,8 @@ public enum Guest {
             if let prebuilt = ProcessInfo.processInfo.environment["VMIMG_GUEST_DIR"], !prebuilt.isEmpty {
                 dir = prebuilt
             } else {
-                let cache = ProcessInfo.processInfo.environment["VMIMG_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+                let cache =
+                    ProcessInfo.processInfo.environment["VMIMG_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
                     ?? (NSHomeDirectory() + "/.cache/vmimg")
                 dir = cache + "/guest/out"
                 try Tool.run("bash", [Locations.samples + "/build-guest.sh", dir], timeout: .seconds(900)).checked()

@@ -51,7 +51,8 @@ public enum JSON: Equatable, Sendable, CustomStringConvertible {
         case .string(let s): JSON.quote(s)
         case .array(let a): "[" + a.map(\.description).joined(separator: ", ") + "]"
         case .object(let o):
-            "{" + o.keys.sorted().map { "\(JSON.quote($0)): \(o[$0]?.description ?? "null")" }
+            "{"
+                + o.keys.sorted().map { "\(JSON.quote($0)): \(o[$0]?.description ?? "null")" }
                 .joined(separator: ", ") + "}"
         }
     }
@@ -160,9 +161,15 @@ private struct JSONParser {
         case UInt8(ascii: "{"): return try nested { try $0.parseObject() }
         case UInt8(ascii: "["): return try nested { try $0.parseArray() }
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expect("null"); return .null
+        case UInt8(ascii: "t"):
+            try expect("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expect("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expect("null")
+            return .null
         default: return try parseNumber()
         }
     }
@@ -193,7 +200,10 @@ private struct JSONParser {
             guard index < bytes.count else { throw fail("unterminated object") }
             index += 1
             if bytes[index - 1] == UInt8(ascii: "}") { return .object(members) }
-            guard bytes[index - 1] == UInt8(ascii: ",") else { index -= 1; throw fail("expected , or }") }
+            guard bytes[index - 1] == UInt8(ascii: ",") else {
+                index -= 1
+                throw fail("expected , or }")
+            }
         }
     }
 
@@ -211,7 +221,10 @@ private struct JSONParser {
             guard index < bytes.count else { throw fail("unterminated array") }
             index += 1
             if bytes[index - 1] == UInt8(ascii: "]") { return .array(elements) }
-            guard bytes[index - 1] == UInt8(ascii: ",") else { index -= 1; throw fail("expected , or ]") }
+            guard bytes[index - 1] == UInt8(ascii: ",") else {
+                index -= 1
+                throw fail("expected , or ]")
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 // Smoke tests for TestSupport itself (it has no test target of its own).
 
@@ -40,9 +40,10 @@ import TestSupport
     #expect(json["a"]?[2]?.string == "x\u{e9}\n")
     #expect(try JSON(parsing: json.description) == json)
     let other = try JSON(parsing: #"{"virtual-size": 1, "a": [1, 2.5, "x\u00e9\n"], "b": {"c": false}}"#)
-    #expect(json.differences(from: other) == [
-        "b.c: true != false", "b.d: null != (missing)", "virtual-size: 9223372036854775807 != 1",
-    ])
+    #expect(
+        json.differences(from: other) == [
+            "b.c: true != false", "b.d: null != (missing)", "virtual-size: 9223372036854775807 != 1",
+        ])
     #expect(json.differences(from: other, ignoring: ["virtual-size", "b"]).isEmpty)
     #expect(throws: JSONParseError.self) { try JSON(parsing: "{\"a\": }") }
     #expect(throws: JSONParseError.self) { try JSON(parsing: "[1] x") }
@@ -57,7 +58,16 @@ import TestSupport
     #expect(slow.duration < .seconds(10))
     let fed = try Tool.run("cat", [], stdin: Data("abc".utf8))
     #expect(fed.stdoutText == "abc")
-    #expect(throws: ToolError.self) { try Tool.run("vmimg-no-such-program", []) }
+    #expect(Tool.which("vmimg-no-such-program") == nil)
+    if !Tool.allowSkip {
+        #expect(throws: ToolError.self) { try Tool.run("vmimg-no-such-program", []) }
+    }
+}
+
+// Under VMIMG_ALLOW_SKIP=1 a missing program cancels the test (reported as cancelled, not passed).
+@Test(.enabled(if: Tool.allowSkip)) func missingProgramCancels() throws {
+    _ = try Tool.require("vmimg-no-such-program")
+    Issue.record("require should have cancelled the test")
 }
 
 @Test func qemuImgFixturesWork() throws {
