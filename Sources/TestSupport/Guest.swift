@@ -11,7 +11,7 @@ import Synchronization
 /// let run = try Guest.boot(disk: disk, format: "raw", actions: [.write("file2.txt", "hi"), .ls])
 /// #expect(run.files == ["file1.txt", "file2.txt"])
 /// ```
-/// Boots take about 3–8 s under TCG; give boot suites `.serialized` and `.timeLimit(.minutes(5))`.
+/// Boots take 6–9 s under TCG on 2 cores; give boot suites `.serialized` and `.timeLimit(.minutes(5))`.
 public enum Guest {
     /// One guest action; see `Samples/build-guest.sh` for the markers each prints.
     public enum Action: Sendable, Equatable {
