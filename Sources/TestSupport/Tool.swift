@@ -83,6 +83,11 @@ public enum Tool {
         "vmimg": "swift build --product vmimg, or set VMIMG_BIN",
     ]
 
+    static let perl = "/usr/bin/perl"
+    static let unblockAndExec =
+        #"sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die "sigprocmask: $!\n"; "#
+        + #"exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n""#
+
     /// Whether `VMIMG_ALLOW_SKIP=1` is set: missing programs cancel tests instead of failing them.
     public static var allowSkip: Bool { ProcessInfo.processInfo.environment["VMIMG_ALLOW_SKIP"] == "1" }
 
@@ -117,7 +122,8 @@ public enum Tool {
     /// Runs `program` with `arguments` and waits for it, capturing stdout and stderr.
     ///
     /// Output goes to temporary files rather than pipes, so a chatty program cannot block on a full
-    /// pipe. On timeout the program gets SIGTERM, then SIGKILL two seconds later.
+    /// pipe. On timeout the program gets SIGTERM, then SIGKILL two seconds later. The program starts
+    /// with no signals blocked, as from a shell (through `perl -MPOSIX`, which clears the mask and execs).
     /// - Parameters:
     ///   - program: a name looked up on `PATH`, or a path (see ``require(_:)``).
     ///   - arguments: the arguments.
@@ -149,8 +155,16 @@ public enum Tool {
         }
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        // Swift Testing runs tests on threads that block most signals, and a spawned child inherits
+        // that mask: it would ignore SIGTERM (and QEMU would run with SIGINT, SIGALRM… blocked).
+        // Clearing it needs pointers (unsafe here), so Debian's always-installed perl does it and execs.
+        if FileManager.default.isExecutableFile(atPath: Tool.perl) {
+            process.executableURL = URL(fileURLWithPath: Tool.perl)
+            process.arguments = ["-MPOSIX", "-e", Tool.unblockAndExec, executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
         if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
