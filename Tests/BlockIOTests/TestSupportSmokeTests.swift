@@ -55,6 +55,7 @@ import Testing
     #expect(throws: ToolError.self) { try ok.checked() }
     let slow = try Tool.run("sleep", ["30"], timeout: .milliseconds(300))
     #expect(slow.timedOut, "\(slow.duration) \(slow.status)")
+    #expect(slow.status == 128 + 15, "SIGTERM should stop it: \(slow)")  // not SIGKILL after 2 s
     #expect(slow.duration < .seconds(10))
     let fed = try Tool.run("cat", [], stdin: Data("abc".utf8))
     #expect(fed.stdoutText == "abc")
