@@ -65,7 +65,7 @@ public enum ImageOpener {
         }
         let identity = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
         if seen.contains(identity) {
-            throw ImageError(.policy, "Could not open '\(path)': backing chain loops back to '\(path)'")
+            throw ImageError(.open, "Could not open '\(path)': backing chain loops back to '\(path)'")
         }
         seen.append(identity)
         let detected = try format ?? probe(device)
@@ -78,7 +78,7 @@ public enum ImageOpener {
             if options.openBacking, let name = extensions.backingFile {
                 guard depth + 1 < options.maxChainDepth else {
                     throw ImageError(
-                        .policy, "Could not open '\(path)': backing chain deeper than \(options.maxChainDepth)")
+                        .open, "Could not open '\(path)': backing chain deeper than \(options.maxChainDepth)")
                 }
                 let resolved = try resolveBacking(name, overlay: path)
                 let backingFormat = try backingFormat(extensions.backingFormat, resolved: resolved, overlay: path)
@@ -105,7 +105,7 @@ public enum ImageOpener {
     public static func resolveBacking(_ name: String, overlay: String) throws -> String {
         if name.hasPrefix("json:") || hasProtocol(name) {
             throw ImageError(
-                .policy, "Could not open '\(overlay)': backing file name '\(name)' is not a plain path (refused)")
+                .open, "Could not open '\(overlay)': backing file name '\(name)' is not a plain path (refused)")
         }
         if name.hasPrefix("/") { return name }
         guard let slash = overlay.lastIndex(of: "/") else { return name }
@@ -135,7 +135,7 @@ public enum ImageOpener {
         }
         guard probe == "qcow2" else {
             throw ImageError(
-                .policy,
+                .open,
                 "Could not open '\(overlay)': backing file '\(resolved)' has no recorded format and is not qcow2; "
                     + "declare it with 'vmimg rebase -u -b \(resolved) -F raw \(overlay)'")
         }
@@ -154,12 +154,12 @@ public enum ImageOpener {
             }
             guard options.allowDataFile else {
                 throw ImageError(
-                    .policy,
+                    .open,
                     "Could not open '\(image)': the image uses the external data file '\(stored)'; "
                         + "pass --allow-data-file to open it")
             }
             if stored.hasPrefix("json:") || hasProtocol(stored) {
-                throw ImageError(.policy, "Could not open '\(image)': data file name '\(stored)' is not a plain path")
+                throw ImageError(.open, "Could not open '\(image)': data file name '\(stored)' is not a plain path")
             }
             // QEMU resolves a relative data file name against the working directory (qcow2-format.md §8.2).
             path = stored
