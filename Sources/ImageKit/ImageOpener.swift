@@ -18,6 +18,8 @@ public struct OpenOptions: Sendable {
     public var openBacking: Bool
     /// Longest backing chain followed; deeper is an error (a loop would otherwise never end).
     public var maxChainDepth: Int
+    /// Metadata only (`info`): no data file is opened, as qemu-img info since CVE-2024-4467.
+    public var inspectOnly = false
 
     public init(
         format: String? = nil, writable: Bool = false, forceShare: Bool = false, allowDataFile: Bool = false,
@@ -87,12 +89,13 @@ public enum ImageOpener {
                 backing = try open(resolved, format: backingFormat, options: chainOptions, depth: depth + 1, seen: &seen)
             }
             var dataFile: (any BlockDevice)?
-            if header.hasExternalDataFile {
+            if header.hasExternalDataFile && !options.inspectOnly {
                 dataFile = try openDataFile(extensions.externalDataFile, options: options, image: path, depth: depth)
             }
             return try QCow2Image(
                 device: device, filename: path, header: header, extensions: extensions,
-                writable: options.writable && depth == 0, backing: backing, dataFile: dataFile)
+                writable: options.writable && depth == 0, backing: backing, dataFile: dataFile,
+                requireDataFile: !options.inspectOnly)
         } catch let error as ImageError {
             throw error
         } catch {
