@@ -44,7 +44,8 @@ extension QCow2State {
             }
             for entry in entries {
                 let offset = entry & BitmapLimits.tableOffsetMask
-                if entry & BitmapLimits.tableReservedMask != 0 || (offset != 0 && (entry & 1 != 0 || offset % cs != 0)) {
+                if entry & BitmapLimits.tableReservedMask != 0 || (offset != 0 && (entry & 1 != 0 || offset % cs != 0))
+                {
                     run.res.corruptions += 1
                     continue
                 }

@@ -125,7 +125,8 @@ extension QCow2State {
             let l2Offset = l1Entry & L1Entry.offsetMask
             guard l2Offset != 0 else { continue }
             var scratch = CheckRun(fix: [], geometry: g)
-            if let refcount = checkOnDiskRefcount(&scratch, cluster: Int(l2Offset >> UInt64(g.clusterBits)), file: file),
+            if let refcount = checkOnDiskRefcount(
+                &scratch, cluster: Int(l2Offset >> UInt64(g.clusterBits)), file: file),
                 (refcount == 1) != (l1Entry & L1Entry.copiedFlag != 0)
             {
                 run.res.corruptions += 1

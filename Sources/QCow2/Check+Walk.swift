@@ -226,7 +226,8 @@ extension QCow2State {
                 }
                 if e.bitmap != 0 {
                     run.log(
-                        "ERROR compressed cluster \(i) with non-zero subcluster allocation bitmap, entry=0x\(hex(e.raw))")
+                        "ERROR compressed cluster \(i) with non-zero subcluster allocation bitmap, entry=0x\(hex(e.raw))"
+                    )
                     run.res.corruptions += 1
                     break
                 }
@@ -251,7 +252,8 @@ extension QCow2State {
                     let containsData =
                         g.extendedL2 ? e.bitmap & 0xffff_ffff != 0 : e.raw & L2Entry.zeroFlag == 0
                     if containsData {
-                        run.log("ERROR offset=\(hex(offset)): Data cluster is not properly aligned; L2 entry corrupted.")
+                        run.log(
+                            "ERROR offset=\(hex(offset)): Data cluster is not properly aligned; L2 entry corrupted.")
                     } else {
                         run.log(
                             "\(fix.contains(.errors) ? "Repairing" : "ERROR") offset=\(hex(offset)): Preallocated "

@@ -109,7 +109,8 @@ extension QCow2Image {
     /// - Throws: `QCow2Error.unsupported` when repairing a read-only image.
     public func check(repair: RepairMode = []) throws -> QCow2CheckResult {
         if !repair.isEmpty && !isWritable {
-            throw QCow2Error.unsupported("the image must be opened read/write to repair it (repair: \(repair.rawValue))")
+            throw QCow2Error.unsupported(
+                "the image must be opened read/write to repair it (repair: \(repair.rawValue))")
         }
         return state.withLock { s in
             var out = QCow2CheckResult()
@@ -177,7 +178,8 @@ extension QCow2State {
         if header.version >= 3 {
             for (i, sn) in snapshots.enumerated() where sn.storedExtraDataSize < 16 {
                 snapshotCounts.corruptions += 1
-                messages.append("\(fix.contains(.errors) ? "Repairing" : "ERROR") snapshot table entry \(i) is incomplete")
+                messages.append(
+                    "\(fix.contains(.errors) ? "Repairing" : "ERROR") snapshot table entry \(i) is incomplete")
             }
         }
         var run = CheckRun(fix: fix, geometry: geometry)
