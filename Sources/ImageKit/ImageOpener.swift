@@ -20,6 +20,8 @@ public struct OpenOptions: Sendable {
     public var maxChainDepth: Int
     /// Metadata only (`info`): no data file is opened, as qemu-img info since CVE-2024-4467.
     public var inspectOnly = false
+    /// `check -r` repairs a dirty image itself, so the open must not.
+    public var skipDirtyRepair = false
 
     public init(
         format: String? = nil, writable: Bool = false, forceShare: Bool = false, allowDataFile: Bool = false,
@@ -71,6 +73,13 @@ public enum ImageOpener {
         }
         seen.append(identity)
         let detected = try format ?? probe(device)
+        let mode: LockMode = options.forceShare ? .shareAll : (options.writable && depth == 0 ? .readWrite : .readOnly)
+        do {
+            try device.lock(mode, format: detected == "qcow2" ? .qcow2 : .raw)
+        } catch {
+            let hint = error.lockHint.map { "; " + $0 } ?? ""
+            throw ImageError(.open, "Could not open '\(path)': \(error.detail.isEmpty ? error.errnoText : error.detail)\(hint)")
+        }
         if detected == "raw" {
             return try RawImage(device: device, filename: path)
         }
@@ -92,10 +101,15 @@ public enum ImageOpener {
             if header.hasExternalDataFile && !options.inspectOnly {
                 dataFile = try openDataFile(extensions.externalDataFile, options: options, image: path, depth: depth)
             }
-            return try QCow2Image(
+            let image = try QCow2Image(
                 device: device, filename: path, header: header, extensions: extensions,
                 writable: options.writable && depth == 0, backing: backing, dataFile: dataFile,
                 requireDataFile: !options.inspectOnly)
+            // QEMU repairs a dirty (lazy refcounts) image on every read-write open.
+            if image.isWritable && header.incompatibleFeatures.contains(.dirty) && !options.skipDirtyRepair {
+                _ = try image.rebuildRefcountsIfDirty()
+            }
+            return image
         } catch let error as ImageError {
             throw error
         } catch {

@@ -66,7 +66,7 @@ extension QCow2State {
     }
 
     /// QEMU's `calculate_refcounts`.
-    mutating func calculateRefcounts(_ run: inout CheckRun, fix: RepairMode, file: any BlockDevice) throws {
+    mutating func calculateRefcounts(_ run: inout CheckRun, fix: QCow2RepairMode, file: any BlockDevice) throws {
         run.fileLength = try file.length()
         let cs = UInt64(geometry.clusterSize)
         try incRefcounts(&run, offset: 0, size: cs)
@@ -145,7 +145,7 @@ extension QCow2State {
 
     /// QEMU's `check_refcounts_l1`: the L1 table, each L2 table, and what the L2 tables reference.
     mutating func checkL1(
-        _ run: inout CheckRun, offset: UInt64, size: Int, active: Bool, fix: RepairMode, file: any BlockDevice
+        _ run: inout CheckRun, offset: UInt64, size: Int, active: Bool, fix: QCow2RepairMode, file: any BlockDevice
     ) throws {
         guard size > 0 else { return }
         try incRefcounts(&run, offset: offset, size: UInt64(size) * 8)
@@ -186,7 +186,7 @@ extension QCow2State {
     /// QEMU's `check_refcounts_l2`: per-entry checks, data and compressed clusters counted, and the
     /// allocation figures for the active tree.
     mutating func checkL2(
-        _ run: inout CheckRun, l2Offset: UInt64, fragmentInfo: Bool, fix: RepairMode, active: Bool,
+        _ run: inout CheckRun, l2Offset: UInt64, fragmentInfo: Bool, fix: QCow2RepairMode, active: Bool,
         file: any BlockDevice
     ) throws {
         var table: [UInt64]
@@ -284,7 +284,7 @@ extension QCow2State {
 
     /// QEMU's `check_refblocks`: each refcount block must be aligned, inside the image, and
     /// referenced exactly once; `-r all` extends the file for a block past its end.
-    mutating func checkRefcountBlocks(_ run: inout CheckRun, fix: RepairMode, file: any BlockDevice) throws {
+    mutating func checkRefcountBlocks(_ run: inout CheckRun, fix: QCow2RepairMode, file: any BlockDevice) throws {
         let cs = UInt64(geometry.clusterSize)
         for (i, raw) in refcountTable.enumerated() {
             let offset = raw & 0xffff_ffff_ffff_fe00

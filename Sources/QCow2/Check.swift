@@ -2,15 +2,15 @@ import BlockIO
 import QCow2Format
 
 /// Which inconsistencies `check(repair:)` may fix: qemu-img's `-r leaks` and `-r all`.
-public struct RepairMode: OptionSet, Sendable, Hashable {
+public struct QCow2RepairMode: OptionSet, Sendable, Hashable {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
     /// Lower refcounts that exceed the number of references (QEMU's `BDRV_FIX_LEAKS`).
-    public static let leaks = RepairMode(rawValue: 1)
+    public static let leaks = QCow2RepairMode(rawValue: 1)
     /// Raise too-low refcounts, fix COPIED flags, rebuild the refcount structure (`BDRV_FIX_ERRORS`).
-    public static let errors = RepairMode(rawValue: 2)
+    public static let errors = QCow2RepairMode(rawValue: 2)
     /// `-r all`.
-    public static let all: RepairMode = [.leaks, .errors]
+    public static let all: QCow2RepairMode = [.leaks, .errors]
 }
 
 /// What `qemu-img check` reports for a qcow2 image (QEMU's `BdrvCheckResult` plus the lines it prints).
@@ -107,15 +107,26 @@ extension QCow2Image {
     /// - Returns: the final figures and the stderr lines; `failure` is set when qemu-img would say
     ///   "Check failed".
     /// - Throws: `QCow2Error.unsupported` when repairing a read-only image.
-    public func check(repair: RepairMode = []) throws -> QCow2CheckResult {
+    public func check(repair: QCow2RepairMode = []) throws -> QCow2CheckResult {
+        try check(repair: repair, recheck: true)
+    }
+
+    /// One pass of `check`, without qemu-img's re-check after a repair (the CLI runs that flow).
+    public func checkPass(repair: QCow2RepairMode = []) throws -> QCow2CheckResult {
+        try check(repair: repair, recheck: false)
+    }
+
+    func check(repair: QCow2RepairMode, recheck: Bool) throws -> QCow2CheckResult {
         if !repair.isEmpty && !isWritable {
             throw QCow2Error.unsupported(
                 "the image must be opened read/write to repair it (repair: \(repair.rawValue))")
         }
-        return state.withLock { s in
+        return try state.withLock { s in
+            // Cached metadata and deferred decrements must be on disk before refcounts are compared.
+            if isWritable { try s.flushMetadata(file: file, dataFile: dataFile) }
             var out = QCow2CheckResult()
             var (counts, failure) = s.checkLocked(fix: repair, file: file, messages: &out.messages)
-            if failure == nil && (counts.corruptionsFixed > 0 || counts.leaksFixed > 0) {
+            if recheck && failure == nil && (counts.corruptionsFixed > 0 || counts.leaksFixed > 0) {
                 let fixed = (counts.corruptionsFixed, counts.leaksFixed)
                 (counts, failure) = s.checkLocked(fix: [], file: file, messages: &out.messages)
                 (counts.corruptionsFixed, counts.leaksFixed) = fixed
@@ -170,7 +181,7 @@ extension QCow2State {
     /// One pass of QEMU's `qcow2_co_check_locked`: snapshot table checks, refcount check (with
     /// repair), then clearing the dirty and corrupt bits when repairing left no corruption.
     mutating func checkLocked(
-        fix: RepairMode, file: any BlockDevice, messages: inout [String]
+        fix: QCow2RepairMode, file: any BlockDevice, messages: inout [String]
     ) -> (CheckCounts, CheckFailure?) {
         var result = CheckCounts()
         var snapshotCounts = CheckCounts()

@@ -57,14 +57,14 @@ struct CheckRun {
     var res = CheckCounts()
     var messages: [String] = []
     var imrt: RefcountArray
-    var fix: RepairMode
+    var fix: QCow2RepairMode
     var rebuild = false
     /// Host file length, refreshed when the check changes it.
     var fileLength: UInt64 = 0
     /// Set once the one-time "Marking image as corrupt" line was printed.
     var signalledCorruption = false
 
-    init(fix: RepairMode, geometry: QCow2Geometry) {
+    init(fix: QCow2RepairMode, geometry: QCow2Geometry) {
         self.fix = fix
         imrt = RefcountArray(geometry: geometry)
     }

@@ -48,7 +48,27 @@ public struct EngineOperations: ImageOperations {
     }
 
     public func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws -> CheckReport {
-        throw CLIError.notImplemented("check")
+        var options = OpenOptions(
+            format: image.format, writable: !repair.isEmpty, forceShare: image.forceShare,
+            allowDataFile: image.allowDataFile, openBacking: false)
+        options.skipDirtyRepair = true
+        options.inspectOnly = true
+        let disk = try ImageOpener.open(image.path, options: options)
+        guard let qcow2 = disk as? QCow2Image else {
+            throw ImageError(.checkNotSupported, "This image format does not support checks")
+        }
+        var mode: QCow2RepairMode = []
+        if repair.contains(.leaks) { mode.insert(.leaks) }
+        if repair.contains(.errors) { mode.insert(.errors) }
+        let r = try qcow2.checkPass(repair: mode)
+        r.messages.forEach(messages)
+        if let failure = r.failure { throw ImageError(.io, failure) }
+        return CheckReport(
+            filename: image.path, format: "qcow2", checkErrors: Int64(r.checkErrors),
+            imageEndOffset: Int64(r.imageEndOffset), corruptions: Int64(r.corruptions), leaks: Int64(r.leaks),
+            corruptionsFixed: Int64(r.corruptionsFixed), leaksFixed: Int64(r.leaksFixed),
+            totalClusters: Int64(r.totalClusters), allocatedClusters: Int64(r.allocatedClusters),
+            fragmentedClusters: Int64(r.fragmentedClusters), compressedClusters: Int64(r.compressedClusters))
     }
 
     public func compare(

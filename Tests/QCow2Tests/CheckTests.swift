@@ -25,7 +25,7 @@ func qemuCheck(_ path: String, repair: String? = nil) throws -> QemuCheck {
     return QemuCheck(exitCode: code, json: json, messages: lines)
 }
 
-func vmimgCheck(_ path: String, repair: RepairMode = []) throws -> QCow2CheckResult {
+func vmimgCheck(_ path: String, repair: QCow2RepairMode = []) throws -> QCow2CheckResult {
     let image = try QCow2Image(path: path, writable: !repair.isEmpty)
     return try image.check(repair: repair)
 }
@@ -341,7 +341,7 @@ extension CheckTests {
             #expect(damaged.exitCode != 0, "\(c): qemu-img does not see the damage")
             expectSame(try vmimgCheck(path), damaged, "\(c) read-only")
 
-            for (flag, mode) in [("leaks", RepairMode.leaks), ("all", RepairMode.all)] {
+            for (flag, mode) in [("leaks", QCow2RepairMode.leaks), ("all", QCow2RepairMode.all)] {
                 let q = dir + "/q-\(flag).qcow2"
                 let v = dir + "/v-\(flag).qcow2"
                 try copyFile(path, q)
@@ -502,7 +502,7 @@ extension CheckTests {
             let damaged = try qemuCheck(path)
             #expect(damaged.exitCode != 0)
             expectSame(try vmimgCheck(path), damaged, "\(edge) read-only")
-            for (flag, mode) in [("leaks", RepairMode.leaks), ("all", RepairMode.all)] {
+            for (flag, mode) in [("leaks", QCow2RepairMode.leaks), ("all", QCow2RepairMode.all)] {
                 let q = dir + "/q-\(flag).qcow2"
                 let v = dir + "/v-\(flag).qcow2"
                 try copyFile(path, q)
