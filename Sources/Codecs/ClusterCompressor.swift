@@ -77,9 +77,10 @@ import CZstd
         return output
     }
 
-    private func deflate(_ stream: UnsafeMutablePointer<z_stream>, _ input: [UInt8], _ range: Range<Int>,
-                         _ output: inout [UInt8]) throws(CodecError) -> Int?
-    {
+    private func deflate(
+        _ stream: UnsafeMutablePointer<z_stream>, _ input: [UInt8], _ range: Range<Int>,
+        _ output: inout [UInt8]
+    ) throws(CodecError) -> Int? {
         _ = unsafe deflateReset(stream)
         let capacity = output.count
         let ret: Int32 = unsafe input.withUnsafeBytes { src in
@@ -105,9 +106,10 @@ import CZstd
         }
     }
 
-    private func zstdCompress(_ context: OpaquePointer, _ input: [UInt8], _ range: Range<Int>,
-                              _ output: inout [UInt8]) throws(CodecError) -> Int?
-    {
+    private func zstdCompress(
+        _ context: OpaquePointer, _ input: [UInt8], _ range: Range<Int>,
+        _ output: inout [UInt8]
+    ) throws(CodecError) -> Int? {
         // A session reset keeps the (default) parameters; QEMU creates a fresh context, same output.
         _ = unsafe ZSTD_CCtx_reset(context, ZSTD_reset_session_only)
         let capacity = output.count

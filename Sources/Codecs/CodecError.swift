@@ -29,6 +29,7 @@ public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The compressed data is corrupt or too short to fill the cluster.
     case corruptData(codec: String, produced: Int, expected: Int, reason: String)
 
+    /// One line, e.g. `zlib: corrupt compressed cluster: input ended early (512 of 65536 bytes produced)`.
     public var description: String {
         switch self {
         case .unsupportedClusterSize(let size):

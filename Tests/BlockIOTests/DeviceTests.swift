@@ -40,8 +40,11 @@ import Testing
         disk.inject(.failMutations(from: 2, errno: 28))
         try disk.write([1], at: 0)
         for _ in 0..<3 {
-            #expect(throws: BlockIOError(path: "memory", operation: "write", errno: 28,
-                                         detail: "injected failure of mutation \(disk.mutationCount + 1)")) {
+            #expect(
+                throws: BlockIOError(
+                    path: "memory", operation: "write", errno: 28,
+                    detail: "injected failure of mutation \(disk.mutationCount + 1)")
+            ) {
                 try disk.write([2], at: 1)
             }
         }

@@ -78,8 +78,10 @@ import Testing
         let path = try qcow2(scratch)
         let holder = try Holder(
             "qemu-system-x86_64",
-            ["-machine", "none", "-S", "-nographic", "-nodefaults", "-monitor", "none",
-             "-drive", "file=\(path),if=none,id=d0,format=qcow2"])
+            [
+                "-machine", "none", "-S", "-nographic", "-nodefaults", "-monitor", "none",
+                "-drive", "file=\(path),if=none,id=d0,format=qcow2",
+            ])
         #expect(try eventually { try LockProbe(path: path).hasWriter })
         let file = try BlockFile(path: path, writable: true)
         let error = #expect(throws: BlockIOError.self) { try file.lock(.readWrite, format: .qcow2) }

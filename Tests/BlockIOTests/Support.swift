@@ -29,7 +29,8 @@ struct ToolResult {
 
 /// Full path of a QEMU tool; fails with an install hint (or cancels under VMIMG_ALLOW_SKIP=1).
 func requireTool(_ name: String) throws -> String {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"]
+    where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
         return "\(dir)/\(name)"
     }
     if ProcessInfo.processInfo.environment["VMIMG_ALLOW_SKIP"] == "1" {

@@ -29,7 +29,8 @@ func sampleClusters() throws -> [[UInt8]] {
             // Stored as whole sectors: pad with junk, as the next compressed cluster would be.
             let padded = packed + pattern(511, seed: 9)
             var output = [UInt8](repeating: 0xEE, count: clusterSize + 10)
-            try decompressor.decompress(padded, range: 0..<padded.count, into: &output, outputRange: 5..<clusterSize + 5)
+            try decompressor.decompress(
+                padded, range: 0..<padded.count, into: &output, outputRange: 5..<clusterSize + 5)
             #expect(Array(output[5..<clusterSize + 5]) == cluster)
             #expect(output[0..<5].allSatisfy { $0 == 0xEE } && output[(clusterSize + 5)...].allSatisfy { $0 == 0xEE })
         }
@@ -47,7 +48,8 @@ func sampleClusters() throws -> [[UInt8]] {
     func otherClusterSizes(size: Int) throws {
         for type in CompressionType.allCases {
             let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 / 7) }
-            let packed = try #require(try ClusterCompressor(type: type, clusterSize: size).compress(data, range: 0..<size))
+            let packed = try #require(
+                try ClusterCompressor(type: type, clusterSize: size).compress(data, range: 0..<size))
             var output = [UInt8](repeating: 0, count: size)
             try ClusterDecompressor(type: type, clusterSize: size).decompress(
                 packed, range: 0..<packed.count, into: &output, outputRange: 0..<size)
@@ -57,7 +59,9 @@ func sampleClusters() throws -> [[UInt8]] {
 
     @Test func argumentErrors() throws {
         #expect(throws: CodecError.unsupportedClusterSize(256)) { try ClusterCompressor(type: .zlib, clusterSize: 256) }
-        #expect(throws: CodecError.unsupportedClusterSize(4 << 20)) { try ClusterDecompressor(type: .zstd, clusterSize: 4 << 20) }
+        #expect(throws: CodecError.unsupportedClusterSize(4 << 20)) {
+            try ClusterDecompressor(type: .zstd, clusterSize: 4 << 20)
+        }
         let compressor = try ClusterCompressor(type: .zlib, clusterSize: 4096)
         #expect(throws: CodecError.rangeOutOfBounds(range: 0..<10, bufferCount: 5)) {
             try compressor.compress([1, 2, 3, 4, 5], range: 0..<10)
@@ -77,8 +81,9 @@ func sampleClusters() throws -> [[UInt8]] {
         let frame = try #require(try compressor.compress(half, range: 0..<2048))
         let decompressor = try ClusterDecompressor(type: .zstd)
         var output = [UInt8](repeating: 0, count: 4096)
-        try decompressor.decompress(frame + frame + [1, 2, 3], range: 0..<(frame.count * 2 + 3), into: &output,
-                                    outputRange: 0..<4096)
+        try decompressor.decompress(
+            frame + frame + [1, 2, 3], range: 0..<(frame.count * 2 + 3), into: &output,
+            outputRange: 0..<4096)
         #expect(output.allSatisfy { $0 == 3 })
         // One frame of 4 KiB into a 2 KiB cluster: the frame continues past the output.
         let big = try #require(try compressor.compress([UInt8](repeating: 3, count: 4096), range: 0..<4096))
@@ -110,8 +115,9 @@ func sampleClusters() throws -> [[UInt8]] {
     @Test(arguments: CompressionType.allCases)
     func truncatedInputThrows(type: CompressionType) throws {
         let cluster = Array(String(repeating: "hostile input test line\n", count: 3000).utf8.prefix(clusterSize))
-        let packed = try #require(try ClusterCompressor(type: type, clusterSize: clusterSize).compress(
-            cluster, range: 0..<clusterSize))
+        let packed = try #require(
+            try ClusterCompressor(type: type, clusterSize: clusterSize).compress(
+                cluster, range: 0..<clusterSize))
         let decompressor = try ClusterDecompressor(type: type, clusterSize: clusterSize)
         var output = [UInt8](repeating: 0, count: clusterSize)
         for cut in stride(from: 0, to: packed.count - 1, by: max(1, packed.count / 50)) {
@@ -128,8 +134,9 @@ func sampleClusters() throws -> [[UInt8]] {
         let frame: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0xF8] + [UInt8](repeating: 0x55, count: 64)
         var output = [UInt8](repeating: 0, count: clusterSize)
         #expect(throws: CodecError.self) {
-            try ClusterDecompressor(type: .zstd).decompress(frame, range: 0..<frame.count, into: &output,
-                                                            outputRange: 0..<clusterSize)
+            try ClusterDecompressor(type: .zstd).decompress(
+                frame, range: 0..<frame.count, into: &output,
+                outputRange: 0..<clusterSize)
         }
     }
 
@@ -138,8 +145,9 @@ func sampleClusters() throws -> [[UInt8]] {
     func garbageNeverCrashes(type: CompressionType) throws {
         let seed = SeededRandom.seed()
         var rng = SeededRandom(seed: seed)
-        let valid = try #require(try ClusterCompressor(type: type, clusterSize: clusterSize).compress(
-            try sampleClusters()[2], range: 0..<clusterSize))
+        let valid = try #require(
+            try ClusterCompressor(type: type, clusterSize: clusterSize).compress(
+                try sampleClusters()[2], range: 0..<clusterSize))
         let decompressor = try ClusterDecompressor(type: type, clusterSize: clusterSize)
         var output = [UInt8](repeating: 0, count: clusterSize)
         let rounds = ProcessInfo.processInfo.environment["VMIMG_LONG"] == "1" ? 20_000 : 600

@@ -39,7 +39,8 @@ struct QemuCompressedImage {
         let source = scratch.path("src.raw")
         try Data(clusters.flatMap { $0 }).write(to: URL(fileURLWithPath: source))
         let target = scratch.path("c.qcow2")
-        let result = try run("qemu-img", ["convert", "-c", "-O", "qcow2", "-o", "compression_type=\(type.name)", source, target])
+        let result = try run(
+            "qemu-img", ["convert", "-c", "-O", "qcow2", "-o", "compression_type=\(type.name)", source, target])
         try #require(result.status == 0, "\(result.stderr)")
         let image = try QemuCompressedImage(path: target, count: clusters.count)
         let compressor = try ClusterCompressor(type: type, clusterSize: clusterSize)
@@ -58,8 +59,9 @@ struct QemuCompressedImage {
             #expect(Array(stored.bytes.prefix(mine.count)) == mine, "cluster \(i) differs from qemu-img's bytes")
             // And QEMU's stored bytes, sector padding included, decode to the cluster.
             var output = [UInt8](repeating: 0, count: clusterSize)
-            try decompressor.decompress(stored.bytes, range: 0..<stored.bytes.count, into: &output,
-                                        outputRange: 0..<clusterSize)
+            try decompressor.decompress(
+                stored.bytes, range: 0..<stored.bytes.count, into: &output,
+                outputRange: 0..<clusterSize)
             #expect(output == cluster, "cluster \(i)")
         }
         #expect(try run("qemu-img", ["check", target]).status == 0)
@@ -73,7 +75,8 @@ struct QemuCompressedImage {
             let input = scratch.path("c\(i).deflate")
             let output = scratch.path("c\(i).out")
             try Data(packed).write(to: URL(fileURLWithPath: input))
-            let script = "import zlib,sys; d=zlib.decompressobj(-12); "
+            let script =
+                "import zlib,sys; d=zlib.decompressobj(-12); "
                 + "open(sys.argv[2],'wb').write(d.decompress(open(sys.argv[1],'rb').read()))"
             let result = try runPython(["-c", script, input, output])
             try #require(result.status == 0, "\(result.stderr)")
