@@ -29,6 +29,10 @@ public final class BlockFile: BlockDevice {
     /// - Throws: ``BlockIOError`` with operation `open` and the errno; a directory gives `EISDIR`
     ///   ("Is a directory") even when opened read-only.
     public init(path: String, writable: Bool, create: Bool = false, truncate: Bool = false) throws(BlockIOError) {
+        // Linux truncates even with O_RDONLY|O_TRUNC; refuse the combination outright.
+        guard writable || !truncate else {
+            throw BlockIOError(path: path, operation: "open", errno: 22, detail: "truncate needs a writable open")
+        }
         var fd: Int32 = -1
         let err = unsafe cblockio_open(path, writable ? 1 : 0, create ? 1 : 0, truncate ? 1 : 0, &fd)
         guard err == 0 else { throw BlockIOError(path: path, operation: "open", errno: err) }

@@ -59,10 +59,11 @@ import CZstd
     /// Mirrors QEMU: the output buffer is `clusterSize - 1` bytes, and a result that does not
     /// fit means "store this cluster uncompressed".
     /// - Returns: The compressed bytes, or nil when they would not be smaller than a cluster.
-    /// - Throws: ``CodecError/rangeOutOfBounds(range:bufferCount:)`` or
-    ///   ``CodecError/compressionFailed(codec:code:)``.
+    /// - Throws: ``CodecError/rangeOutOfBounds(range:bufferCount:)``,
+    ///   ``CodecError/inputTooLarge(count:limit:)`` or ``CodecError/compressionFailed(codec:code:)``.
     public func compress(_ input: [UInt8], range: Range<Int>) throws(CodecError) -> [UInt8]? {
         try checkRange(range, in: input.count)
+        guard range.count <= clusterSize else { throw .inputTooLarge(count: range.count, limit: clusterSize) }
         var output = [UInt8](repeating: 0, count: clusterSize - 1)
         let produced: Int?
         if let stream = unsafe zstream {

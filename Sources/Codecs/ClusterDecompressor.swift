@@ -82,9 +82,10 @@ import CZstd
     {
         try checkRange(range, in: input.count)
         try checkRange(outputRange, in: output.count)
-        if let limit = clusterSize, outputRange.count > limit {
-            throw .outputTooLarge(requested: outputRange.count, limit: limit)
-        }
+        // Bounded by the cluster size, and so also by zlib's 32-bit counters.
+        let limit = clusterSize ?? clusterSizeLimits.upperBound
+        guard outputRange.count <= limit else { throw .outputTooLarge(requested: outputRange.count, limit: limit) }
+        guard range.count <= UInt32.max else { throw .rangeOutOfBounds(range: range, bufferCount: input.count) }
         guard !outputRange.isEmpty else { return }
         if let stream = unsafe zstream {
             if let decompressor = unsafe fast, unsafe fastInflate(decompressor, input, range, &output, outputRange) {

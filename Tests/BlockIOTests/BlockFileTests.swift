@@ -71,6 +71,8 @@ import Testing
         let path = scratch.path("t.raw")
         try BlockFile(path: path, writable: true, create: true).write([1, 2, 3], at: 0)
         #expect(try BlockFile(path: path, writable: false).length() == 3)
+        #expect(throws: BlockIOError.self) { try BlockFile(path: path, writable: false, truncate: true) }
+        #expect(try BlockFile(path: path, writable: false).length() == 3)
         #expect(try BlockFile(path: path, writable: true, truncate: true).length() == 0)
     }
 

@@ -186,3 +186,17 @@ struct SeededRandom {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct CodecLimitTests {
+    @Test func inputAndOutputLimits() throws {
+        let compressor = try ClusterCompressor(type: .zstd, clusterSize: 4096)
+        #expect(throws: CodecError.inputTooLarge(count: 8192, limit: 4096)) {
+            try compressor.compress([UInt8](repeating: 0, count: 8192), range: 0..<8192)
+        }
+        var output = [UInt8](repeating: 0, count: 4 << 20)
+        #expect(throws: CodecError.outputTooLarge(requested: 4 << 20, limit: 2 << 20)) {
+            try ClusterDecompressor(type: .zlib).decompress(
+                [0], range: 0..<1, into: &output, outputRange: 0..<(4 << 20))
+        }
+    }
+}
