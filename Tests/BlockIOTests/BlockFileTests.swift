@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct BlockFileTests {
     @Test func roundTripAndZeroFillPastEnd() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let file = try BlockFile(path: scratch.path("a.raw"), writable: true, create: true)
         let data = pattern(10_000, seed: 1)
         try file.write(data, at: 100)
@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func readsIntoMutableSpan() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let file = try BlockFile(path: scratch.path("a.raw"), writable: true, create: true)
         try file.write(pattern(4096, seed: 2), at: 0)
         var buffer = [UInt8](repeating: 0xFF, count: 8192)
@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func rangeOutsideBufferIsAnError() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let file = try BlockFile(path: scratch.path("a.raw"), writable: true, create: true)
         var buffer = [UInt8](repeating: 0, count: 8)
         let error = #expect(throws: BlockIOError.self) { try file.read(into: &buffer, range: 4..<12, at: 0) }
@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func refusesDirectoriesEvenReadOnly() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         for writable in [false, true] {
             let error = #expect(throws: BlockIOError.self) { try BlockFile(path: scratch.url.path, writable: writable) }
             #expect(error?.errno == 21)
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func openErrors() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let missing = scratch.path("missing")
         let error = #expect(throws: BlockIOError.self) { try BlockFile(path: missing, writable: false) }
         #expect(error?.errno == 2)
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func truncateOnOpen() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = scratch.path("t.raw")
         try BlockFile(path: path, writable: true, create: true).write([1, 2, 3], at: 0)
         #expect(try BlockFile(path: path, writable: false).length() == 3)
@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func fileKinds() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = scratch.path("k.raw")
         let file = try BlockFile(path: path, writable: true, create: true)
         #expect(file.isRegularFile)
@@ -95,7 +95,7 @@ import Testing
     }
 
     @Test func sparseFileHolesAndData() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let file = try BlockFile(path: scratch.path("sparse.raw"), writable: true, create: true)
         let mib: UInt64 = 1 << 20
         try file.setLength(16 * mib)
@@ -113,7 +113,7 @@ import Testing
     }
 
     @Test func discardPastEndKeepsLengthAndZeroRange() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let file = try BlockFile(path: scratch.path("d.raw"), writable: true, create: true)
         try file.write([UInt8](repeating: 9, count: 8192), at: 0)
         try file.discard(offset: 4096, count: 1 << 20)
@@ -126,7 +126,7 @@ import Testing
     }
 
     @Test func preallocateExtends() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let file = try BlockFile(path: scratch.path("p.raw"), writable: true, create: true)
         try file.preallocate(offset: 0, count: 1 << 20)
         #expect(try file.length() == 1 << 20)
@@ -135,7 +135,7 @@ import Testing
     }
 
     @Test func copyBetweenFiles() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let source = try BlockFile(path: scratch.path("s.raw"), writable: true, create: true)
         let data = pattern(300_000, seed: 3)
         try source.write(data, at: 0)
@@ -147,7 +147,7 @@ import Testing
     }
 
     @Test func concurrentPositionalIO() async throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let file = try BlockFile(path: scratch.path("c.raw"), writable: true, create: true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<8 {

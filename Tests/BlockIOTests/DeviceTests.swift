@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func powerCutOnARealFile() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = scratch.path("crash.raw")
         let disk = FaultInjectingDevice(wrapping: try BlockFile(path: path, writable: true, create: true))
         try disk.write(pattern(4096, seed: 5), at: 0)

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct ImageLockTests {
-    func qcow2(_ scratch: Scratch) throws -> String {
+    func qcow2(_ scratch: IOScratch) throws -> String {
         let path = scratch.path("img.qcow2")
         let result = try run("qemu-img", ["create", "-q", "-f", "qcow2", path, "1M"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func ourWriterBlocksQemuImgInfoButNotForceShare() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = try qcow2(scratch)
         let file = try BlockFile(path: path, writable: true)
         try file.lock(.readWrite, format: .qcow2)
@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func ourReaderAllowsInfoButBlocksQemuWriters() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = try qcow2(scratch)
         let file = try BlockFile(path: path, writable: false)
         try file.lock(.readOnly, format: .qcow2)
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func qemuIoWriterBlocksUs() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = try qcow2(scratch)
         let holder = try Holder("qemu-io", ["-f", "qcow2", path])
         #expect(try eventually { try LockProbe(path: path).hasWriter })
@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func qemuSystemDriveBlocksUs() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = try qcow2(scratch)
         let holder = try Holder(
             "qemu-system-x86_64",
@@ -90,7 +90,7 @@ import Testing
     }
 
     @Test func twoOfOurFilesConflict() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = scratch.path("r.raw")
         let first = try BlockFile(path: path, writable: true, create: true)
         try first.lock(.readOnly, format: .qcow2)
@@ -106,7 +106,7 @@ import Testing
     }
 
     @Test func failedUpgradeKeepsPreviousSet() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = scratch.path("u.raw")
         let ours = try BlockFile(path: path, writable: true, create: true)
         let other = try BlockFile(path: path, writable: false)
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func rawQemuIoWriterSeenByProbe() throws {
-        let scratch = try Scratch()
+        let scratch = try IOScratch()
         let path = scratch.path("w.raw")
         try BlockFile(path: path, writable: true, create: true).setLength(1 << 20)
         let holder = try Holder("qemu-io", ["-f", "raw", path])

@@ -4,7 +4,7 @@ import Testing
 // Private helpers until the shared TestSupport module lands.
 
 /// A unique scratch directory, removed on deinit unless VMIMG_KEEP_TMP=1.
-final class Scratch {
+final class IOScratch {
     let url: URL
 
     init() throws {
