@@ -429,3 +429,111 @@ let snapshotFormatCases: [SnapshotFormatCase] = [
         #expect(before != after)
     }
 }
+
+@Suite struct SnapshotImageKit {
+    /// `convert -l snapshot.name=S` through `SnapshotView`, to raw and through qemu's own view.
+    @Test func snapshotViewExportsLikeQemuConvert() throws {
+        let dir = try scratchDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = try SnapFixture.make(dir, options: "cluster_size=4096", ops: ["write -P 0x61 0 100k"])
+        try run("qemu-img", ["snapshot", "-c", "s1", path])
+        try SnapFixture.io(path, ["write -P 0x62 0 8k"])
+        let image = try QCow2Image(path: path)
+        let view = try SnapshotView(image: image, selector: SnapshotSelector(convertArgument: "snapshot.name=s1"))
+        let out = try BlockFile(path: dir + "/s1.raw", writable: true, create: true)
+        try view.exportRaw(to: out)
+        #expect(FileManager.default.contents(atPath: dir + "/s1.raw") == (try SnapFixture.raw(path, snapshot: "s1")))
+        #expect(throws: SnapshotError.self) { try SnapshotView(image: image, selector: .id("9")) }
+    }
+
+    /// `commit` into a qcow2 and a raw base: the base then reads as the overlay did; the overlay
+    /// is emptied unless `-d`.
+    @Test(arguments: ["qcow2", "raw"], [false, true])
+    func commitWritesOverlayIntoBase(_ baseFormat: String, keep: Bool) throws {
+        let dir = try scratchDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try run("qemu-img", ["create", "-q", "-f", baseFormat, dir + "/base.img", "4M"])
+        try run("qemu-io", ["-f", baseFormat, "-c", "write -P 0x10 0 4M", dir + "/base.img"])
+        try run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", "base.img", "-F", baseFormat, dir + "/top.qcow2"])
+        try SnapFixture.io(dir + "/top.qcow2", ["write -P 0x20 64k 100k", "write -z 1M 64k", "write -P 0x21 4000k 5k"])
+        let expected = try SnapFixture.raw(dir + "/top.qcow2")
+        try ImageCommit.commit(dir + "/top.qcow2", options: CommitOptions(keepOverlay: keep))
+        let (code, _, _) = try run("qemu-img", ["compare", "-f", baseFormat, "-F", "qcow2", dir + "/base.img", dir + "/top.qcow2"])
+        #expect(code == 0)
+        let baseView = try run("qemu-img", ["convert", "-f", baseFormat, "-O", "raw", dir + "/base.img", dir + "/b.raw"])
+        #expect(baseView.0 == 0)
+        #expect(FileManager.default.contents(atPath: dir + "/b.raw") == expected)
+        if baseFormat == "qcow2" { try SnapFixture.expectClean(dir + "/base.img", "base") }
+        try SnapFixture.expectClean(dir + "/top.qcow2", "top")
+        let map = try run("qemu-img", ["map", "--output=json", dir + "/top.qcow2"]).1
+        #expect(map.contains("\"depth\": 0") == keep, "\(map)")
+    }
+
+    /// Safe rebase onto another backing keeps the guest view; unsafe only renames.
+    @Test func rebaseSafeAndUnsafe() throws {
+        let dir = try scratchDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try run("qemu-img", ["create", "-q", "-f", "qcow2", dir + "/old.qcow2", "2M"])
+        try SnapFixture.io(dir + "/old.qcow2", ["write -P 0x01 0 1M"])
+        try run("qemu-img", ["create", "-q", "-f", "qcow2", dir + "/new.qcow2", "2M"])
+        try SnapFixture.io(dir + "/new.qcow2", ["write -P 0x01 0 512k", "write -P 0x02 512k 1M"])
+        try run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", "old.qcow2", "-F", "qcow2", dir + "/top.qcow2"])
+        try SnapFixture.io(dir + "/top.qcow2", ["write -P 0x03 0 4k"])
+        let before = try SnapFixture.raw(dir + "/top.qcow2")
+        try ImageRebase.rebase(dir + "/top.qcow2", backingFile: "new.qcow2", backingFormat: "qcow2", unsafe: false)
+        let info = try run("qemu-img", ["info", dir + "/top.qcow2"]).1
+        #expect(info.contains("backing file: new.qcow2"))
+        #expect(info.contains("backing file format: qcow2"))
+        #expect(try SnapFixture.raw(dir + "/top.qcow2") == before)
+        try SnapFixture.expectClean(dir + "/top.qcow2", "after safe rebase")
+        try ImageRebase.rebase(dir + "/top.qcow2", backingFile: "old.qcow2", backingFormat: "qcow2", unsafe: true)
+        #expect(try run("qemu-img", ["info", dir + "/top.qcow2"]).1.contains("backing file: old.qcow2"))
+        try ImageRebase.rebase(dir + "/top.qcow2", backingFile: "", backingFormat: nil, unsafe: true)
+        #expect(!(try run("qemu-img", ["info", dir + "/top.qcow2"]).1.contains("backing file")))
+        try SnapFixture.expectClean(dir + "/top.qcow2", "after unsafe rebase")
+    }
+}
+
+/// Timings for Samples/bench-snapshots.sh (VMIMG_LONG=1): an image with ≥ 1M allocated 512-byte
+/// clusters; qemu-img snapshot -c/-a/-d against ours on copies of the same file.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["VMIMG_LONG"] == "1"))
+struct SnapshotBenchmark {
+    @Test func snapshotOperationsAgainstQemu() throws {
+        let dir = try ProcessInfo.processInfo.environment["VMIMG_BENCH_DIR"] ?? scratchDir()
+        let base = dir + "/bench.qcow2"
+        if !FileManager.default.fileExists(atPath: base) {
+            try run("qemu-img", ["create", "-q", "-f", "qcow2", "-o", "cluster_size=512", base, "600M"])
+            try SnapFixture.io(base, ["write -P 0x5a 0 520M"])
+            try run("qemu-img", ["snapshot", "-c", "old", base])
+            try SnapFixture.io(base, ["write -P 0x5b 0 100M"])
+        }
+        func time(_ body: () throws -> Void) rethrows -> Double {
+            let start = ContinuousClock.now
+            try body()
+            let d = ContinuousClock.now - start
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
+        let q = dir + "/q.qcow2"
+        let v = dir + "/v.qcow2"
+        for p in [q, v] {
+            try? FileManager.default.removeItem(atPath: p)
+            try FileManager.default.copyItem(atPath: base, toPath: p)
+        }
+        var lines: [String] = []
+        for (op, arg) in [("-c", "s1"), ("-a", "old"), ("-d", "s1"), ("-d", "old")] {
+            let tq = try time { _ = try run("qemu-img", ["snapshot", op, arg, q]) }
+            let tv = try time {
+                let image = try QCow2Image(path: v, writable: true)
+                switch op {
+                case "-c": try image.createSnapshot(name: arg)
+                case "-a": try image.applySnapshot(arg)
+                default: try image.deleteSnapshot(arg)
+                }
+            }
+            lines.append(String(format: "snapshot %@ %@: qemu-img %.3fs vmimg %.3fs ratio %.1fx", op, arg, tq, tv, tq / tv))
+            try SnapFixture.expectClean(v, "bench \(op) \(arg)")
+        }
+        print(lines.joined(separator: "\n"))
+        #expect(try SnapFixture.raw(q) == SnapFixture.raw(v))
+    }
+}
