@@ -155,6 +155,9 @@ extension QCow2State {
                 run += 1
             } else {
                 run = 0
+                // Everything below the cursor is taken: the next search starts past this cluster
+                // (without this, each of thousands of one-cluster allocations rescans the image).
+                if cluster == change.cursor { change.cursor += 1 }
             }
             cluster += 1
         }
