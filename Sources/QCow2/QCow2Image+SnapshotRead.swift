@@ -12,16 +12,7 @@ extension QCow2Image {
 
     /// Allocation status of a run in a snapshot's view (this layer only), as `blockStatus`.
     public func blockStatus(at offset: UInt64, maxLength: UInt64, snapshotTable: [UInt64]) throws -> BlockStatus {
-        let (mapping, length) = try state.withLock { s in
-            try s.lookup(offset, maxLength: maxLength, l1: snapshotTable, file: file)
-        }
-        let name = dataFile?.name ?? filename
-        switch mapping {
-        case .data(let host): return BlockStatus(kind: .data(hostOffset: host), length: length, file: name)
-        case .zero(let host): return BlockStatus(kind: .zero(hostOffset: host), length: length, file: name)
-        case .unallocated: return BlockStatus(kind: .unallocated, length: length, file: filename)
-        case .compressed: return BlockStatus(kind: .data(hostOffset: nil), length: length, file: filename)
-        }
+        try blockStatus(at: offset, maxLength: maxLength, l1: snapshotTable, size: UInt64.max)
     }
 
     /// Empties the active layer: every cluster becomes unallocated, so reads fall through to the
