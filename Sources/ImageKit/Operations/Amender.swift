@@ -20,7 +20,7 @@ public enum Amender {
     static let notYet: Set<String> = ["backing_file", "backing_fmt", "data_file", "data_file_raw"]
 
     /// Parses and checks `-o` options against the image's current header, with qemu-img's messages.
-    /// - Throws: ``ImageError`` of kind `.usage` or `.unsupported`.
+    /// - Throws: ``ImageError`` of kind `.unsupported` (qemu-img prints these without the help hint).
     public static func plan(_ options: [String: String], header: QCow2Header) throws -> Plan {
         var plan = Plan()
         for (key, value) in options.sorted(by: { $0.key < $1.key }) {
@@ -29,51 +29,51 @@ public enum Amender {
                 switch value {
                 case "0.10", "v2": plan.version = 2
                 case "1.1", "v3": plan.version = 3
-                default: throw ImageError(.usage, "Unknown compatibility level \(value)")
+                default: throw ImageError(.unsupported, "Unknown compatibility level \(value)")
                 }
             case "refcount_bits":
                 guard let bits = Int(value), bits > 0, bits <= 64, bits & (bits - 1) == 0 else {
                     throw ImageError(
-                        .usage, "Refcount width must be a power of two and may not exceed 64 bits")
+                        .unsupported, "Refcount width must be a power of two and may not exceed 64 bits")
                 }
                 plan.refcountOrder = bits.trailingZeroBitCount
             case "lazy_refcounts":
                 switch value {
                 case "on": plan.lazyRefcounts = true
                 case "off": plan.lazyRefcounts = false
-                default: throw ImageError(.usage, "Parameter 'lazy_refcounts' expects 'on' or 'off'")
+                default: throw ImageError(.unsupported, "Parameter 'lazy_refcounts' expects 'on' or 'off'")
                 }
             case "size":
                 guard let size = parseSize(value) else {
-                    throw ImageError(.usage, "Parameter 'size' expects a non-negative number below 2^64")
+                    throw ImageError(.unsupported, "Parameter 'size' expects a non-negative number below 2^64")
                 }
                 plan.size = size
             case _ where creationOnly.contains(key) || key.hasPrefix("encrypt."):
                 throw ImageError(
-                    .usage, "Invalid parameter '\(key)'\nThis option is only supported for image creation")
+                    .unsupported, "Invalid parameter '\(key)'\nThis option is only supported for image creation")
             case _ where notYet.contains(key):
                 throw ImageError(.unsupported, "amend: option '\(key)' is not supported by vmimg yet")
             default:
-                throw ImageError(.usage, "Invalid parameter '\(key)'")
+                throw ImageError(.unsupported, "Invalid parameter '\(key)'")
             }
         }
         let version = plan.version ?? header.version
         if version < 3 {
             if let order = plan.refcountOrder, order != 4 {
                 throw ImageError(
-                    .usage,
+                    .unsupported,
                     "Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or "
                         + "greater)")
             }
             // A lazy-refcounts bit already set is simply dropped by the downgrade, as in QEMU.
             if plan.lazyRefcounts == true {
                 throw ImageError(
-                    .usage,
+                    .unsupported,
                     "Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)"
                 )
             }
             if header.version >= 3 && (plan.refcountOrder ?? Int(header.refcountOrder)) != 4 {
-                throw ImageError(.usage, "compat=0.10 requires refcount_bits=16")
+                throw ImageError(.unsupported, "compat=0.10 requires refcount_bits=16")
             }
         }
         return plan
@@ -104,7 +104,7 @@ public enum Amender {
         } catch let error as ImageError {
             throw error
         } catch let error as QCow2Error {
-            throw ImageError(.usage, ImageError.reason(error))
+            throw ImageError(.unsupported, ImageError.reason(error))
         } catch {
             throw ImageError.wrap(error)
         }

@@ -41,22 +41,22 @@ public struct BenchParameters: Sendable, Equatable {
     }
 
     /// qemu-img bench's cross-option rules, with its messages.
-    /// - Throws: ``ImageError`` of kind `.usage`.
+    /// - Throws: ``ImageError`` of kind `.unsupported` (printed without the help hint, as qemu-img does).
     public func validate() throws {
         guard count >= 1 else {
-            throw ImageError(.usage, "Invalid request count specified. Must be between 1 and 2147483647.")
+            throw ImageError(.unsupported, "Invalid request count specified. Must be between 1 and 2147483647.")
         }
         guard depth >= 1 else {
-            throw ImageError(.usage, "Invalid queue depth specified. Must be between 1 and 2147483647.")
+            throw ImageError(.unsupported, "Invalid queue depth specified. Must be between 1 and 2147483647.")
         }
         guard bufferSize >= 1 else {
-            throw ImageError(.usage, "Invalid buffer size specified. Must be between 1 and 2147483647.")
+            throw ImageError(.unsupported, "Invalid buffer size specified. Must be between 1 and 2147483647.")
         }
         if !write && flushInterval != 0 {
-            throw ImageError(.usage, "--flush-interval is only available in write tests")
+            throw ImageError(.unsupported, "--flush-interval is only available in write tests")
         }
         if flushInterval != 0 && flushInterval < depth {
-            throw ImageError(.usage, "Flush interval can't be smaller than depth")
+            throw ImageError(.unsupported, "Flush interval can't be smaller than depth")
         }
     }
 }
@@ -97,6 +97,8 @@ public enum Bench {
         /// Drain mode: issuing stops until the flush at this boundary is done.
         var draining = false
         var flushing = false
+        /// `--no-drain`: a boundary was passed; the next completion flushes.
+        var flushDue = false
         var failure: (any Error)?
     }
 
@@ -142,6 +144,11 @@ public enum Bench {
                 let offset = s.nextOffset
                 s.issued += 1
                 s.inFlight += 1
+                // qemu-img's rule: a flush is due when the requests not yet issued are a multiple of the
+                // interval. Its single-threaded loop first checks once `depth` requests are out.
+                if p.flushInterval > 0, s.issued >= min(p.depth, p.count), (p.count - s.issued) % p.flushInterval == 0 {
+                    if p.drainOnFlush { s.draining = true } else { s.flushDue = true }
+                }
                 // qemu-img 7.2 wraps at the image size (a request may then run past the end and fail).
                 s.nextOffset = size == 0 ? 0 : (s.nextOffset + step) % size
                 return .request(index: index, offset: offset)
@@ -189,14 +196,9 @@ public enum Bench {
                     s.inFlight -= 1
                     s.done[index] = true
                     while s.completedPrefix < p.count && s.done[s.completedPrefix] { s.completedPrefix += 1 }
-                    // qemu-img's rule: flush when the requests not yet issued are a multiple of the interval.
-                    guard p.flushInterval > 0, (p.count - s.issued) % p.flushInterval == 0, !s.draining else {
-                        return nil
-                    }
-                    if p.drainOnFlush {
-                        s.draining = true
-                        return nil
-                    }
+                    // Without draining, the next completion after a boundary flushes while others run.
+                    guard s.flushDue else { return nil }
+                    s.flushDue = false
                     return s.completedPrefix
                 }
                 if let prefix = undrainedFlush {
