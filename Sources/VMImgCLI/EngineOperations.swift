@@ -172,7 +172,15 @@ public struct EngineOperations: ImageOperations {
     public func amend(_ image: ImageOpenOptions, options: [String: String], force: Bool, progress: (Double) -> Void)
         throws
     {
-        throw CLIError.notImplemented("amend")
+        let openQCow2 = { () throws -> QCow2Image in
+            let disk = try open(image, writable: true)
+            guard let qcow2 = disk as? QCow2Image else {
+                throw ImageError(.unsupported, "Format driver '\(disk.formatName)' does not support option amendment")
+            }
+            return qcow2
+        }
+        let plan = try Amender.plan(options, header: try openQCow2().header)
+        try Amender.apply(plan, open: openQCow2, progress: progress)
     }
 
     public func measure(_ request: MeasureRequest) throws -> MeasureResult {
@@ -231,6 +239,19 @@ public struct EngineOperations: ImageOperations {
     }
 
     public func bench(_ request: BenchRequest) throws -> Double {
-        throw CLIError.notImplemented("bench")
+        let parameters = BenchParameters(
+            count: request.count, depth: request.depth, bufferSize: Int(request.bufferSize),
+            offset: UInt64(max(0, request.offset)), step: UInt64(max(0, request.step ?? 0)), write: request.write,
+            pattern: request.pattern, flushInterval: request.flushInterval, drainOnFlush: !request.noDrain)
+        try parameters.validate()
+        let disk = try open(request.image, writable: request.write)
+        let console = Console.current
+        var onFlush: (@Sendable (Int) -> Void)?
+        if request.flushLog {
+            onFlush = { (n: Int) in console.out("flushed \(n)\n") }
+        }
+        let seconds = try Bench.run(try Bench.Target(disk), parameters: parameters, onFlush: onFlush)
+        if let qcow2 = disk as? QCow2Image, request.write { try qcow2.close() }
+        return seconds
     }
 }
