@@ -158,7 +158,7 @@ public enum Bench {
                 return false
             case .wait:
                 wake.lock()
-                wake.wait(until: Date().addingTimeInterval(0.01))
+                _ = wake.wait(until: Date().addingTimeInterval(0.01))
                 wake.unlock()
                 return true
             case .flush(let prefix):
