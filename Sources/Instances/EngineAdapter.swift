@@ -4,18 +4,34 @@ import ImageKit
 import QCow2
 import QCow2Format
 
-/// The default ``DriveEngine``: vmimg's own engine where main has the call, `qemu-img` where it
-/// does not yet. This is the only file that runs `qemu-img`.
-///
-/// TODO(issue 4): when the `snap` branch lands, replace the `qemu-img snapshot -c/-a/-d` calls with
-/// `QCow2Image.createSnapshot(name:)`, `applySnapshot(_:)` and `deleteSnapshot(_:)`, ``space(of:)``
-/// with the engine's `SnapshotSpace`, and the `qemu-img convert` calls with ImageKit's convert.
+/// The default ``DriveEngine``: every call goes to vmimg's own engine (QCow2, ImageKit); no
+/// QEMU tool runs on this path.
 public struct EngineAdapter: DriveEngine {
-    /// The `qemu-img` used for the calls the engine does not have yet.
-    public var qemuImg: String
+    public init() {}
 
-    public init(qemuImg: String = "qemu-img") {
-        self.qemuImg = qemuImg
+    /// Converts `source` (any chain, or a snapshot view) into a standalone qcow2 at `path`.
+    func convert(_ source: any VirtualDisk, to path: String, operation: String) throws {
+        do {
+            try Converter.convert(ConvertSource(disk: source), to: ConvertTarget(path: path, format: .qcow2))
+        } catch {
+            throw InstancesError.engine(operation: operation, message: "\(error)")
+        }
+    }
+
+    /// Opens a drive read-write for a snapshot operation, mapping errors to the instance layer's.
+    func withDrive<T>(_ drive: String, operation: String, _ body: (QCow2Image) throws -> T) throws -> T {
+        do {
+            guard let image = try ImageOpener.open(drive, options: OpenOptions(format: "qcow2", writable: true))
+                as? QCow2Image
+            else { throw InstancesError.engine(operation: operation, message: "\(drive) is not a qcow2 image") }
+            let result = try body(image)
+            try image.close()
+            return result
+        } catch let error as InstancesError {
+            throw error
+        } catch {
+            throw InstancesError.engine(operation: operation, message: "\(error)")
+        }
     }
 
     public func createDrive(
@@ -59,28 +75,44 @@ public struct EngineAdapter: DriveEngine {
             throw InstancesError.unsafeImage(
                 path: source, reason: "declared format '\(format)' but the file is \(detected)")
         }
-        try ProcessRunner.check(
-            qemuImg, ["convert", "-q", "-f", detected, "-O", "qcow2", source, path],
-            operation: "import \(source)")
+        let operation = "import \(source)"
+        do {
+            try convert(ImageOpener.open(source, options: OpenOptions(format: detected)), to: path, operation: operation)
+        } catch let error as InstancesError {
+            throw error
+        } catch {
+            throw InstancesError.engine(operation: operation, message: "\(error)")
+        }
         return try virtualSize(of: path)
     }
 
     public func copyFlattened(from source: String, to path: String) throws {
-        try ProcessRunner.check(
-            qemuImg, ["convert", "-q", "-U", "-f", "qcow2", "-O", "qcow2", source, path],
-            operation: "copy \(source)")
+        let operation = "copy \(source)"
+        do {
+            let disk = try ImageOpener.open(source, options: OpenOptions(format: "qcow2", forceShare: true))
+            try convert(disk, to: path, operation: operation)
+        } catch let error as InstancesError {
+            throw error
+        } catch {
+            throw InstancesError.engine(operation: operation, message: "\(error)")
+        }
     }
 
     public func exportSnapshot(drive: String, snapshotID: String, to path: String) throws {
-        // -U: the snapshot's clusters are immutable while it exists, so reading them beside a
-        // running VM is safe even though the active layer is changing.
-        try ProcessRunner.check(
-            qemuImg,
-            [
-                "convert", "-q", "-U", "-f", "qcow2", "-l", "snapshot.id=\(snapshotID)", "-O", "qcow2",
-                drive, path,
-            ],
-            operation: "export snapshot \(snapshotID) of \(drive)")
+        // Shared open: the snapshot's clusters are immutable while it exists, so reading them beside
+        // a running VM is safe even though the active layer is changing.
+        let operation = "export snapshot \(snapshotID) of \(drive)"
+        do {
+            guard
+                let image = try ImageOpener.open(drive, options: OpenOptions(format: "qcow2", forceShare: true))
+                    as? QCow2Image
+            else { throw InstancesError.engine(operation: operation, message: "\(drive) is not a qcow2 image") }
+            try convert(SnapshotView(image: image, selector: .id(snapshotID)), to: path, operation: operation)
+        } catch let error as InstancesError {
+            throw error
+        } catch {
+            throw InstancesError.engine(operation: operation, message: "\(error)")
+        }
     }
 
     public func virtualSize(of path: String) throws -> UInt64 {
@@ -106,21 +138,21 @@ public struct EngineAdapter: DriveEngine {
     }
 
     public func createSnapshot(drive: String, name: String) throws {
-        try ProcessRunner.check(
-            qemuImg, ["snapshot", "-c", name, drive], operation: "snapshot \(drive)")
+        try withDrive(drive, operation: "snapshot \(drive)") { _ = try $0.createSnapshot(name: name) }
     }
 
     public func applySnapshot(drive: String, snapshotID: String) throws {
-        try ProcessRunner.check(
-            qemuImg, ["snapshot", "-a", snapshotID, drive], operation: "revert \(drive)")
+        try withDrive(drive, operation: "revert \(drive)") { try $0.applySnapshot(.id(snapshotID)) }
     }
 
     public func deleteSnapshot(drive: String, id: String, name: String) throws {
-        // qemu-img 7.2 `snapshot -d` matches names only (with duplicate names, the lowest ID).
-        try ProcessRunner.check(
-            qemuImg, ["snapshot", "-d", name, drive], operation: "delete snapshot '\(name)' of \(drive)")
+        try withDrive(drive, operation: "delete snapshot '\(name)' of \(drive)") {
+            try $0.deleteSnapshot(.idAndName(id: id, name: name))
+        }
     }
 
+    /// Data-only figures (quota counts guest data the active layer references, not its tables);
+    /// the engine's `SnapshotSpace` also counts L1/L2 clusters, which `vmimg snapshot -l` shows.
     public func space(of drive: String) throws -> DriveSpace {
         do {
             var usage = try ClusterUsage(path: drive)
@@ -136,7 +168,13 @@ public struct EngineAdapter: DriveEngine {
 
     public func isLocked(_ path: String) throws -> Bool {
         do {
-            return try !LockProbe(path: path).isUnlocked
+            // A QEMU holds its lock bytes for as long as it runs; a holder seen only once is a
+            // process between fork and exec (it briefly shares our own descriptors), so ask again.
+            for attempt in 0..<3 {
+                if try LockProbe(path: path).isUnlocked { return false }
+                if attempt < 2 { Thread.sleep(forTimeInterval: 0.1) }
+            }
+            return true
         } catch {
             throw InstancesError.io(path: path, message: "\(error)")
         }
