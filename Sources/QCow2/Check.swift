@@ -55,6 +55,22 @@ public struct QCow2CheckResult: Equatable, Sendable {
     }
 }
 
+extension QCow2CheckResult {
+    /// Copies the counters of a pass into the result.
+    mutating func take(_ counts: CheckCounts) {
+        corruptions = counts.corruptions
+        leaks = counts.leaks
+        checkErrors = counts.checkErrors
+        corruptionsFixed = counts.corruptionsFixed
+        leaksFixed = counts.leaksFixed
+        imageEndOffset = counts.imageEndOffset
+        totalClusters = counts.totalClusters
+        allocatedClusters = counts.allocated
+        fragmentedClusters = counts.fragmented
+        compressedClusters = counts.compressed
+    }
+}
+
 /// Counters of one check pass (QEMU's `BdrvCheckResult` without the lines).
 struct CheckCounts: Equatable {
     var corruptions = 0
@@ -132,16 +148,7 @@ extension QCow2Image {
                 (counts.corruptionsFixed, counts.leaksFixed) = fixed
             }
             out.failure = failure?.reason
-            out.corruptions = counts.corruptions
-            out.leaks = counts.leaks
-            out.checkErrors = counts.checkErrors
-            out.corruptionsFixed = counts.corruptionsFixed
-            out.leaksFixed = counts.leaksFixed
-            out.imageEndOffset = counts.imageEndOffset
-            out.totalClusters = counts.totalClusters
-            out.allocatedClusters = counts.allocated
-            out.fragmentedClusters = counts.fragmented
-            out.compressedClusters = counts.compressed
+            out.take(counts)
             return out
         }
     }
@@ -163,15 +170,7 @@ extension QCow2Image {
                     field: "dirty bit",
                     reason: "Could not repair dirty image: \(failure?.reason ?? "Input/output error")")
             }
-            out.corruptions = counts.corruptions
-            out.leaks = counts.leaks
-            out.corruptionsFixed = counts.corruptionsFixed
-            out.leaksFixed = counts.leaksFixed
-            out.imageEndOffset = counts.imageEndOffset
-            out.totalClusters = counts.totalClusters
-            out.allocatedClusters = counts.allocated
-            out.fragmentedClusters = counts.fragmented
-            out.compressedClusters = counts.compressed
+            out.take(counts)
             return out
         }
     }
