@@ -25,7 +25,7 @@ public struct EngineOperations: ImageOperations {
         }
         let parsed = SnapshotSelector(parameter: name)
         guard let entry = parsed.find(in: qcow2.snapshots) else {
-            throw ImageError(.usage, "Failed to load snapshot: Can't find snapshot")
+            throw ImageError(.open, "Failed to load snapshot: Can't find snapshot")
         }
         return try SnapshotDisk(image: qcow2, snapshot: entry)
     }
