@@ -12,7 +12,10 @@ public final class RawImage: VirtualDisk {
     public init(device: any BlockDevice, filename: String) throws {
         self.device = device
         self.filename = filename
-        virtualSize = try device.length()
+        // QEMU counts raw files in 512-byte sectors (`bdrv_getlength` rounds up): a 1000-byte file
+        // is a 1 KiB disk whose tail reads as zeros (reads past the end are zero-filled).
+        let length = try device.length()
+        virtualSize = length % 512 == 0 ? length : (length / 512 + 1) * 512
     }
 
     public func read(into buffer: inout [UInt8], range: Range<Int>, at offset: UInt64) throws {

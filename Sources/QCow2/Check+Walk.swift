@@ -305,11 +305,20 @@ extension QCow2State {
                 run.res.corruptions += 1
                 run.log("\(fix.contains(.errors) ? "Repairing" : "ERROR") refcount block \(i) is outside image")
                 guard fix.contains(.errors) else { continue }
-                // Stricter than QEMU: never extend the file past what the in-memory table may describe.
+                // Stricter than QEMU: never extend the file past what the in-memory table may describe,
+                // nor by more than `maxRepairGrowth` (QEMU grows a 24 KiB image to 1 TiB for one poked
+                // reftable entry, then walks every cluster of it). A refcount block a crash left
+                // unwritten lies a few clusters past the end; one further out is garbage, and the
+                // rebuild drops it.
                 let newClusters = cluster + 1
                 guard offset <= UInt64(Int64.max) - cs, newClusters <= UInt64(run.imrt.maxEntries) else {
                     run.rebuild = true
                     run.log("ERROR could not resize image: File too large")
+                    continue
+                }
+                guard offset + cs <= max(run.fileLength, fileLength) + CheckRun.maxRepairGrowth else {
+                    run.rebuild = true
+                    run.log("ERROR could not resize image: refcount block \(i) lies more than 1 GiB past the end")
                     continue
                 }
                 do {

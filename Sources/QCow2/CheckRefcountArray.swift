@@ -63,6 +63,9 @@ struct CheckRun {
     var fileLength: UInt64 = 0
     /// Set once the one-time "Marking image as corrupt" line was printed.
     var signalledCorruption = false
+    /// How far `-r all` may extend the file to take in a refcount block past its end (vmimg's bound;
+    /// QEMU has none).
+    static let maxRepairGrowth: UInt64 = 1 << 30
 
     init(fix: QCow2RepairMode, geometry: QCow2Geometry) {
         self.fix = fix

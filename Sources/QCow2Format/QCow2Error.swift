@@ -29,10 +29,10 @@ public enum QCow2Error: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooLarge(let field, let value, let limit):
             return "\(field): \(value) exceeds the limit of \(limit)"
         case .unknownIncompatibleFeatures(let bits, let names):
-            var parts: [String] = []
-            if !names.isEmpty { parts.append("Unsupported qcow2 feature(s): " + names.joined(separator: ", ")) }
+            // QEMU's report_unsupported_feature: the table's names, then the unnamed rest, one list.
+            var parts = names
             if bits != 0 { parts.append("Unknown incompatible feature: " + hex(bits)) }
-            return parts.joined(separator: "; ")
+            return "Unsupported qcow2 feature(s): " + parts.joined(separator: ", ")
         case .truncated(let structure, let needed, let available):
             return "\(structure) is truncated: needs \(needed) bytes, \(available) available"
         case .invalid(let field, let reason):

@@ -25,7 +25,7 @@ public struct EngineOperations: ImageOperations {
         }
         let selector = SnapshotSelector(convertArgument: name)
         guard qcow2.findSnapshot(selector) != nil else {
-            throw ImageError(.usage, "Failed to load snapshot: Can't find snapshot")
+            throw ImageError(.open, "Failed to load snapshot: Can't find snapshot")
         }
         return try SnapshotView(image: qcow2, selector: selector)
     }

@@ -19,6 +19,8 @@ public enum ImageInspector {
         var info = ImageInfo(filename: disk.filename, format: disk.formatName, virtualSize: Int64(disk.virtualSize))
         if let raw = disk as? RawImage {
             info.actualSize = (raw.device as? BlockFile).flatMap { try? Int64($0.allocatedBytes()) }
+            // qemu-img prints `"dirty-flag": false` for raw images too.
+            info.dirtyFlag = false
         }
         if let image = disk as? QCow2Image {
             let header = image.header
