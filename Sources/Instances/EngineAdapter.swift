@@ -13,9 +13,14 @@ import QCow2Format
 public struct EngineAdapter: DriveEngine {
     /// The `qemu-img` used for the calls the engine does not have yet.
     public var qemuImg: String
+    /// `images import --trust`: skip the backing-file, data-file and feature-bit checks, so an
+    /// image the user vouches for is imported (flattened: its backing chain or data file is read
+    /// into the new standalone qcow2). The declared format must still match.
+    public var trustImports: Bool
 
-    public init(qemuImg: String = "qemu-img") {
+    public init(qemuImg: String = "qemu-img", trustImports: Bool = false) {
         self.qemuImg = qemuImg
+        self.trustImports = trustImports
     }
 
     public func createDrive(at path: String, virtualSize: UInt64, backing: String?, backingFormat: String?) throws {
@@ -39,7 +44,7 @@ public struct EngineAdapter: DriveEngine {
         do {
             let device = try BlockFile(path: source, writable: false)
             detected = try ImageOpener.probe(device)
-            if detected == "qcow2" {
+            if detected == "qcow2", !trustImports {
                 let (header, extensions) = try QCow2Image.readHeader(from: device)
                 if header.backingFileOffset != 0 || extensions.backingFile != nil {
                     throw InstancesError.unsafeImage(path: source, reason: "it names a backing file")
