@@ -111,8 +111,11 @@ public struct EngineAdapter: DriveEngine {
     }
 
     public func deleteSnapshot(drive: String, snapshotID: String) throws {
+        // qemu-img 7.2's `snapshot -d` matches names only (bdrv_snapshot_delete(bs, NULL, name)), unlike
+        // `-a`, so the ID is resolved to its name here; vmimg keeps snapshot names unique per drive.
+        let name = try snapshots(of: drive).first { $0.id == snapshotID }?.name ?? snapshotID
         try ProcessRunner.check(
-            qemuImg, ["snapshot", "-d", snapshotID, drive], operation: "delete snapshot \(snapshotID) of \(drive)")
+            qemuImg, ["snapshot", "-d", name, drive], operation: "delete snapshot \(snapshotID) of \(drive)")
     }
 
     public func space(of drive: String) throws -> DriveSpace {
