@@ -36,7 +36,11 @@ enum QemuProcess {
     }
 
     static func launch(_ arguments: [String], pidFile: String, instance: String, binary: String) throws -> Launch {
-        let output = try ProcessRunner.run(binary, arguments)
+        // Foundation's Process learns of a child's exit through a socket the child inherits; QEMU's
+        // daemon would inherit it too and hold this call until the VM exits (and its pid file is
+        // gone). perl (Debian's essential perl-base) closes every descriptor above stderr and execs QEMU.
+        let closeAndExec = #"require POSIX; POSIX::close($_) for 3 .. 1023; exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n""#
+        let output = try ProcessRunner.run("perl", ["-e", closeAndExec, try ProcessRunner.resolve(binary)] + arguments)
         guard output.status == 0 else { throw InstancesError.qemu(instance: instance, message: output.message) }
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
             let pid = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
