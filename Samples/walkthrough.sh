@@ -43,9 +43,12 @@ initrd=$guest/initrd.gz
 # Boots the instance with the guest actions $2 (vmimg.action=…), waits for it to power off and
 # keeps the serial console in $1.
 boot() {
-    run "$vmimg" instance start demo --kernel "$kernel" --initrd "$initrd" \
-        --append "console=ttyS0 quiet panic=-1 vmimg.action=$2" --wait 180 > "$1"
+    local append="console=ttyS0 quiet panic=-1 vmimg.action=$2"
+    printf '$ %s instance start demo --kernel %s --initrd %s --append "%s" --wait 180 > %s\n' \
+        "$vmimg" "$kernel" "$initrd" "$append" "$1"
+    "$vmimg" instance start demo --kernel "$kernel" --initrd "$initrd" --append "$append" --wait 180 > "$1"
     head -n 1 "$1"
+    echo "  serial console, between the guest's markers:"
     markers "$1"
     grep -q '^VMIMG-DONE status=0' <(tr -d '\r' < "$1") || fail "the guest did not finish its actions ($2)"
 }
