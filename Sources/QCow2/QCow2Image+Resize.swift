@@ -57,10 +57,10 @@ extension QCow2Image {
             if l1Entry.l2Offset != 0 {
                 if pos % g.bytesPerL1Entry == 0 {
                     // The whole table goes: release its clusters, then the table itself.
+                    // Data refcounts count every L1 path, so a table shared with a snapshot
+                    // still drops one reference from each cluster it holds.
                     let table = try s.l2Table(at: l1Entry.l2Offset, file: file)
-                    if l1Entry.isCopied {
-                        for i in 0..<g.l2Entries { s.releaseLater(s.entry(table, i)) }
-                    }
+                    for i in 0..<g.l2Entries { s.releaseLater(s.entry(table, i)) }
                     s.l1[l1Index] = 0
                     s.l1DirtyIndices.insert(l1Index)
                     s.releaseClusterLater(l1Entry.l2Offset)

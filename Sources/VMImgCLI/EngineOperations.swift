@@ -23,11 +23,11 @@ public struct EngineOperations: ImageOperations {
         guard let qcow2 = disk as? QCow2Image else {
             throw ImageError(.unsupported, "Failed to load snapshot: snapshots are not supported by '\(disk.formatName)'")
         }
-        let parsed = SnapshotSelector(parameter: name)
-        guard let entry = parsed.find(in: qcow2.snapshots) else {
+        let selector = SnapshotSelector(convertArgument: name)
+        guard qcow2.findSnapshot(selector) != nil else {
             throw ImageError(.usage, "Failed to load snapshot: Can't find snapshot")
         }
-        return try SnapshotDisk(image: qcow2, snapshot: entry)
+        return try SnapshotView(image: qcow2, selector: selector)
     }
 
     public func info(_ image: ImageOpenOptions, backingChain: Bool) throws -> ImageInfo {
@@ -172,7 +172,15 @@ public struct EngineOperations: ImageOperations {
     public func amend(_ image: ImageOpenOptions, options: [String: String], force: Bool, progress: (Double) -> Void)
         throws
     {
-        throw CLIError.notImplemented("amend")
+        let openQCow2 = { () throws -> QCow2Image in
+            let disk = try open(image, writable: true)
+            guard let qcow2 = disk as? QCow2Image else {
+                throw ImageError(.unsupported, "Format driver '\(disk.formatName)' does not support option amendment")
+            }
+            return qcow2
+        }
+        let plan = try Amender.plan(options, header: try openQCow2().header)
+        try Amender.apply(plan, open: openQCow2, progress: progress)
     }
 
     public func measure(_ request: MeasureRequest) throws -> MeasureResult {
@@ -188,22 +196,62 @@ public struct EngineOperations: ImageOperations {
     public func snapshots(_ image: ImageOpenOptions) throws -> [SnapshotInfo] {
         let disk = try open(image, backing: false)
         guard let qcow2 = disk as? QCow2Image else { return [] }
-        return qcow2.snapshots.map(ImageInspector.snapshotInfo)
+        return ImageInspector.snapshotInfos(qcow2)
     }
 
     public func snapshot(_ image: ImageOpenOptions, _ action: SnapshotAction) throws {
-        throw CLIError.notImplemented("snapshot")
+        let disk = try open(image, writable: true, backing: false)
+        guard let qcow2 = disk as? QCow2Image else {
+            throw ImageError(.unsupported, "snapshots are not supported by '\(disk.formatName)'")
+        }
+        do {
+            switch action {
+            case .create(let name): _ = try qcow2.createSnapshot(name: name)
+            case .apply(let name): try qcow2.applySnapshot(name)
+            case .delete(let name): try qcow2.deleteSnapshot(name)
+            }
+            try qcow2.close()
+        } catch let error as SnapshotError {
+            throw ImageError(.other, error.description)
+        }
     }
 
     public func commit(_ request: CommitRequest, progress: (Double) -> Void) throws {
-        throw CLIError.notImplemented("commit")
+        var options = CommitOptions()
+        options.base = request.base
+        options.keepOverlay = request.keepOverlay
+        try withoutActuallyEscaping(progress) { p in
+            try ImageCommit.commit(
+                request.image.path, options: options, open: openOptions(request.image), progress: p)
+        }
     }
 
     public func rebase(_ request: RebaseRequest, progress: (Double) -> Void) throws {
-        throw CLIError.notImplemented("rebase")
+        try withoutActuallyEscaping(progress) { p in
+            try ImageRebase.rebase(
+                request.image.path, backingFile: request.backingFile, backingFormat: request.backingFormat,
+                unsafe: request.unsafe, open: openOptions(request.image), progress: p)
+        }
+    }
+
+    func openOptions(_ image: ImageOpenOptions) -> OpenOptions {
+        OpenOptions(format: image.format, forceShare: image.forceShare, allowDataFile: image.allowDataFile)
     }
 
     public func bench(_ request: BenchRequest) throws -> Double {
-        throw CLIError.notImplemented("bench")
+        let parameters = BenchParameters(
+            count: request.count, depth: request.depth, bufferSize: Int(request.bufferSize),
+            offset: UInt64(max(0, request.offset)), step: UInt64(max(0, request.step ?? 0)), write: request.write,
+            pattern: request.pattern, flushInterval: request.flushInterval, drainOnFlush: !request.noDrain)
+        try parameters.validate()
+        let disk = try open(request.image, writable: request.write)
+        let console = Console.current
+        var onFlush: (@Sendable (Int) -> Void)?
+        if request.flushLog {
+            onFlush = { (n: Int) in console.out("flushed \(n)\n") }
+        }
+        let seconds = try Bench.run(try Bench.Target(disk), parameters: parameters, onFlush: onFlush)
+        if let qcow2 = disk as? QCow2Image, request.write { try qcow2.close() }
+        return seconds
     }
 }

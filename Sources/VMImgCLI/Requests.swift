@@ -182,6 +182,8 @@ public struct BenchRequest: Sendable, Equatable {
     public var aio: String?
     /// `-t`: cache mode.
     public var cache: String?
+    /// `--flush-log` (vmimg extension): print `flushed N` after each completed flush.
+    public var flushLog = false
 
     /// Creates a request.
     public init(image: ImageOpenOptions) { self.image = image }

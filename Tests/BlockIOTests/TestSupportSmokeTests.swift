@@ -49,7 +49,7 @@ import Testing
     #expect(throws: JSONParseError.self) { try JSON(parsing: "[1] x") }
 }
 
-@Test(.timeLimit(.minutes(3))) func toolCapturesAndTimesOut() throws {
+@Test(.timeLimit(.minutes(10))) func toolCapturesAndTimesOut() throws {
     let ok = try Tool.run("sh", ["-c", "echo out; echo err >&2; exit 3"])
     #expect(ok.status == 3 && ok.stdoutText == "out\n" && ok.stderrText == "err\n")
     #expect(throws: ToolError.self) { try ok.checked() }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cblockio_stat.h"
+#include "cblockio_socket.h"
 
 #ifdef __cplusplus
 extern "C" {

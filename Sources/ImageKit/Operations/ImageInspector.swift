@@ -31,13 +31,30 @@ public enum ImageInspector {
                 info.fullBackingFilename = (try? ImageOpener.resolveBacking(backing, overlay: disk.filename)) ?? backing
                 info.backingFilenameFormat = ext.backingFormat
             }
-            info.snapshots = image.snapshots.map(snapshotInfo)
+            info.snapshots = snapshotInfos(image)
             info.formatSpecific = specific(header, ext)
         }
         if chain, let backing = disk.backingDisk {
             info.backingImage = try describe(backing, chain: true)
         }
         return info
+    }
+
+    /// The snapshots with vmimg's space figures beside qemu-img's fields (`vmimg-unique-bytes`:
+    /// freed if only this snapshot is deleted; `vmimg-shared-bytes`: shared with the active layer;
+    /// `vmimg-written-bytes`: not in the previous snapshot).
+    public static func snapshotInfos(_ image: QCow2Image) -> [SnapshotInfo] {
+        let space = image.snapshots.isEmpty ? nil : try? image.snapshotSpace()
+        return image.snapshots.enumerated().map { i, entry in
+            var info = snapshotInfo(entry)
+            if let space, i < space.snapshots.count {
+                let figures = space.snapshots[i]
+                info.uniqueBytes = Int64(figures.uniqueBytes)
+                info.sharedBytes = Int64(figures.sharedWithActiveBytes)
+                info.writtenBytes = Int64(figures.writtenBytes)
+            }
+            return info
+        }
     }
 
     /// One snapshot as `info`/`snapshot -l` list it.

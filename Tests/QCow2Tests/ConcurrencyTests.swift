@@ -1,0 +1,87 @@
+import Foundation
+import ImageKit
+import QCow2
+import Synchronization
+import TestSupport
+import Testing
+
+/// Several threads on one `QCow2Image`: each owns a region it writes, zeroes and reads back while
+/// the others run; all share one region whose writes go through a test lock that also updates the
+/// shared model (so the model's order is the engine's); one thread flushes now and then.
+extension HeavyEngineTests {
+    @Suite struct ConcurrencyTests {
+        @Test(arguments: [512, 65536])
+        func concurrentWritersMatchModelAndCheckClean(clusterSize: Int) throws {
+            let seed = SplitMix64.fromEnvironment().seed
+            let scratch = try Scratch(label: "threads")
+            let path = scratch.path("image.qcow2")
+            let threads = 6
+            let region = 1 << 20
+            let size = region * (threads + 1)
+            try Qemu.create(path, size: "\(size)", options: ["cluster_size=\(clusterSize)"])
+            let image = try QCow2Image(path: path, writable: true)
+            let shared = Mutex([UInt8](repeating: 0, count: region))
+            let sharedBase = threads * region
+            let models = Mutex([[UInt8]](repeating: [UInt8](repeating: 0, count: region), count: threads))
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: threads + 1) { t in
+                var rng = SplitMix64(seed: seed &+ UInt64(t) &* 0x9e37_79b9)
+                if t == threads {
+                    // The flusher.
+                    for _ in 0..<40 {
+                        do { try image.flush() } catch { failures.withLock { $0.append("flush: \(error)") } }
+                        usleep(2000)
+                    }
+                    return
+                }
+                var own = [UInt8](repeating: 0, count: region)
+                let base = t * region
+                for i in 0..<150 {
+                    let length = 1 + Int(rng.next() % 20000)
+                    let offset = Int(rng.next() % UInt64(region - length))
+                    let pattern = UInt8(truncatingIfNeeded: t * 40 + i % 40 + 1)
+                    do {
+                        switch rng.next() % 6 {
+                        case 0:
+                            try image.writeZeroes(at: UInt64(base + offset), count: UInt64(length))
+                            for k in offset..<(offset + length) { own[k] = 0 }
+                        case 1:
+                            let got = try image.read(count: length, at: UInt64(base + offset))
+                            if got != Array(own[offset..<(offset + length)]) {
+                                failures.withLock { $0.append("thread \(t) read \(offset)+\(length) differs") }
+                            }
+                        case 2:
+                            // Overlapping writes: the test lock orders engine and model together.
+                            try shared.withLock { model in
+                                try image.write(
+                                    [UInt8](repeating: pattern, count: length), range: 0..<length,
+                                    at: UInt64(sharedBase + offset))
+                                for k in offset..<(offset + length) { model[k] = pattern }
+                            }
+                        default:
+                            try image.write(
+                                [UInt8](repeating: pattern, count: length), range: 0..<length,
+                                at: UInt64(base + offset))
+                            for k in offset..<(offset + length) { own[k] = pattern }
+                        }
+                    } catch {
+                        failures.withLock { $0.append("thread \(t): \(error)") }
+                    }
+                }
+                let final = own
+                models.withLock { $0[t] = final }
+            }
+            #expect(failures.withLock { $0 } == [], "seed=\(seed)")
+            try image.close()
+            let content = try image.read(count: size, at: 0)
+            var expected = models.withLock { $0.flatMap { $0 } }
+            expected += shared.withLock { $0 }
+            #expect(content == expected, "engine content differs from the model, seed=\(seed)")
+            let raw = scratch.path("content.raw")
+            try Qemu.convertToRaw(path, raw)
+            #expect(try TestSupport.bytes(raw) == expected, "qemu-img reads other content, seed=\(seed)")
+            let check = try Qemu.img(["check", path])
+            #expect(check.status == 0, "\(check.stdoutText) seed=\(seed)")
+        }
+    }
+}
