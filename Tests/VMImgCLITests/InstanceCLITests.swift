@@ -228,7 +228,7 @@ struct InstanceCLITests {
         try Qemu.create(unknown, size: "16M")
         try TestSupport.poke(unknown, at: 72, bigEndian: UInt64(1) << 20)  // incompatible_features bit 20
 
-        for (file, reason) in [(overlay, "backing file"), (dataFile, "data file"), (unknown, "")] {
+        for (file, reason) in [(overlay, "backing file"), (dataFile, "data file"), (unknown, "incompatible feature")] {
             let refused = try vmimg("images", "import", "img", file, status: 1)
             #expect(refused.stderrText.hasPrefix("vmimg: refusing to import"), "\(refused.stderrText)")
             #expect(refused.stderrText.contains(reason))
@@ -318,7 +318,7 @@ struct InstanceBootTests {
     @Test func duplicateFromSnapshotBootsWithTheSnapshotFiles() throws {
         let scratch = try TestSupport.Scratch(label: "icli-boot")
         let home = scratch.path("home")
-        func vmimg(_ args: String...) throws -> ToolResult {
+        @discardableResult func vmimg(_ args: String...) throws -> ToolResult {
             try Tool.vmimg(args + ["--home", home], timeout: .seconds(120)).checked()
         }
         let raw = scratch.path("base.raw")

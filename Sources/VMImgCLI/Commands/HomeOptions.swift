@@ -20,12 +20,17 @@ struct HomeOptions: ParsableArguments {
 
     /// Opens the home (recovering interrupted operations, reported on stderr) and runs `body`,
     /// turning the service's errors into one `vmimg: …` line and exit status 1.
-    func run<T>(engine: EngineAdapter = EngineAdapter(), _ body: (InstanceManager) throws -> T) throws -> T {
+    /// `reportRecovery: false` keeps stderr quiet for polling (`start --wait`).
+    func run<T>(
+        engine: EngineAdapter = EngineAdapter(), reportRecovery: Bool = true, _ body: (InstanceManager) throws -> T
+    ) throws -> T {
         do {
             let manager = try InstanceManager(home: resolved, engine: engine)
             let console = Console.current
-            for line in manager.recoveryReport.recovered { console.err("vmimg: recovered: \(line)\n") }
-            for line in manager.recoveryReport.notices { console.err("vmimg: notice: \(line)\n") }
+            if reportRecovery {
+                for line in manager.recoveryReport.recovered { console.err("vmimg: recovered: \(line)\n") }
+                for line in manager.recoveryReport.notices { console.err("vmimg: notice: \(line)\n") }
+            }
             return try body(manager)
         } catch let error as CLIError {
             throw error
