@@ -7,7 +7,14 @@ import QCow2Format
 /// The default ``DriveEngine``: every call goes to vmimg's own engine (QCow2, ImageKit); no
 /// QEMU tool runs on this path.
 public struct EngineAdapter: DriveEngine {
-    public init() {}
+    /// `images import --trust`: skip the backing-file, data-file and feature-bit checks, so an
+    /// image the user vouches for is imported (flattened: its backing chain or data file is read
+    /// into the new standalone qcow2). The declared format must still match.
+    public var trustImports: Bool
+
+    public init(trustImports: Bool = false) {
+        self.trustImports = trustImports
+    }
 
     /// Converts `source` (any chain, or a snapshot view) into a standalone qcow2 at `path`.
     func convert(_ source: any VirtualDisk, to path: String, operation: String) throws {
@@ -57,7 +64,7 @@ public struct EngineAdapter: DriveEngine {
         do {
             let device = try BlockFile(path: source, writable: false)
             detected = try ImageOpener.probe(device)
-            if detected == "qcow2" {
+            if detected == "qcow2", !trustImports {
                 let (header, extensions) = try QCow2Image.readHeader(from: device)
                 if header.backingFileOffset != 0 || extensions.backingFile != nil {
                     throw InstancesError.unsafeImage(path: source, reason: "it names a backing file")
@@ -77,7 +84,8 @@ public struct EngineAdapter: DriveEngine {
         }
         let operation = "import \(source)"
         do {
-            try convert(ImageOpener.open(source, options: OpenOptions(format: detected)), to: path, operation: operation)
+            let options = OpenOptions(format: detected, allowDataFile: trustImports)
+            try convert(ImageOpener.open(source, options: options), to: path, operation: operation)
         } catch let error as InstancesError {
             throw error
         } catch {

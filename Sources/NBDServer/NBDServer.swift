@@ -238,8 +238,12 @@ public final class NBDServer: Sendable {
         do {
             for export in exports {
                 let lock = try ExportLock.acquire(path: export.path, writable: !export.readOnly)
+                // A snapshot of a file this server also exports writable is opened without locks
+                // (our own write lock would refuse it): its clusters are immutable while it exists.
+                let besideWriter = export.snapshot != nil && exports.contains { $0.path == export.path && !$0.readOnly }
                 let disk = try ImageOpener.open(
-                    export.path, options: OpenOptions(format: export.format, writable: !export.readOnly))
+                    export.path,
+                    options: OpenOptions(format: export.format, writable: !export.readOnly, forceShare: besideWriter))
                 var snapshot: SnapshotEntry?
                 if let wanted = export.snapshot {
                     guard let image = disk as? QCow2Image,

@@ -13,6 +13,7 @@ public struct VMImgCommand: ParsableCommand {
             ConvertCommand.self, CreateCommand.self, InfoCommand.self, MapCommand.self,
             MeasureCommand.self,
             SnapshotCommand.self, RebaseCommand.self, ResizeCommand.self, ServeCommand.self,
+            InstanceCommand.self, ImagesCommand.self, ConfigCommand.self,
         ])
 
     /// Required by `ParsableCommand`.
