@@ -22,7 +22,7 @@ public enum AuditMode: String, Codable, Sendable, CaseIterable {
 /// Operations written to the audit log.
 public enum AuditedOperation: String, Sendable, CaseIterable {
     case create, snapshot = "snapshot-create", snapshotDelete = "snapshot-delete", pin, unpin, rebuild,
-        duplicate, delete, start, stop, imageDelete = "image-delete", export
+        duplicate, delete, start, stop, imageDelete = "image-delete", export, policy
 
     var changesDrive: Bool { self != .start && self != .stop }
 }
