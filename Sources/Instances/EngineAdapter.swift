@@ -106,8 +106,19 @@ public struct EngineAdapter: DriveEngine {
     }
 
     public func deleteSnapshot(drive: String, snapshotID: String) throws {
-        try ProcessRunner.check(
-            qemuImg, ["snapshot", "-d", snapshotID, drive], operation: "delete snapshot \(snapshotID) of \(drive)")
+        // `qemu-img snapshot -d` matches names only (§6.2), so an ID never matched there: delete
+        // by ID with the engine (the drive is locked read-write meanwhile, as qemu-img would).
+        do {
+            guard let image = try ImageOpener.open(drive, options: OpenOptions(format: "qcow2", writable: true))
+                as? QCow2Image
+            else { throw InstancesError.engine(operation: "delete snapshot \(snapshotID) of \(drive)", message: "not qcow2") }
+            try image.deleteSnapshot(.id(snapshotID))
+            try image.close()
+        } catch let error as InstancesError {
+            throw error
+        } catch {
+            throw InstancesError.engine(operation: "delete snapshot \(snapshotID) of \(drive)", message: "\(error)")
+        }
     }
 
     public func space(of drive: String) throws -> DriveSpace {

@@ -65,6 +65,12 @@ public struct PolicyPlan: Sendable, Equatable {
     public var expire: [String] = []
     /// Why a due snapshot is not created.
     public var skipped: String?
+
+    public init(create: String? = nil, expire: [String] = [], skipped: String? = nil) {
+        self.create = create
+        self.expire = expire
+        self.skipped = skipped
+    }
 }
 
 /// The pure part of snapshot policies: due times, names and retention, from an injected time.

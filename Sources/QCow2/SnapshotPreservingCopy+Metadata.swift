@@ -1,8 +1,9 @@
 import BlockIO
 import QCow2Format
 
-/// Buffers writes that move forward through a new file into large sequential writes. Gaps between
-/// writes (alignment padding) are written as zeros.
+/// Buffers writes that move forward through a new file into large sequential writes. Short gaps
+/// between writes (compressed-stream padding) are written as zeros; gaps of 4 KiB or more stay
+/// holes, so the file is as sparse as the source (table tails are trimmed for the same reason).
 struct SequentialWriter {
     let device: any BlockDevice
     var start: UInt64 = 0
@@ -13,7 +14,7 @@ struct SequentialWriter {
 
     mutating func write(_ bytes: [UInt8], at offset: UInt64) throws {
         let end = start + UInt64(pending.count)
-        if offset < end || offset - end > UInt64(Self.limit) {
+        if offset < end || offset - end >= 4096 {
             try flush()
             start = offset
         } else if offset > end {
@@ -157,7 +158,8 @@ extension SnapshotCopier {
             for i in 0..<Int(perBlock) where first + i < counts.count && counts[first + i] != 0 {
                 RefcountBlockCodec.set(&block, index: i, order: og.refcountOrder, value: counts[first + i])
             }
-            try writer.write(block, at: blocksStart + UInt64(b) * cs)
+            let used = ((block.lastIndex { $0 != 0 } ?? 0) + 512) / 512 * 512
+            try writer.write(Array(block.prefix(used)), at: blocksStart + UInt64(b) * cs)
             refcountTable[b] = blocksStart + UInt64(b) * cs
         }
         try writer.write(bigEndianBytes(refcountTable), at: tableStart)
@@ -196,9 +198,12 @@ extension SnapshotCopier {
         return report
     }
 
+    /// A table's bytes up to its last non-zero entry (rounded to 512 bytes): the rest of its
+    /// clusters stays a hole and reads as zeros.
     func bigEndianBytes(_ table: [UInt64]) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: table.count * 8)
-        for (i, v) in table.enumerated() { bytes.setBigEndianUInt64(v, at: i * 8) }
+        let used = (table.lastIndex { $0 != 0 } ?? -1) + 1
+        var bytes = [UInt8](repeating: 0, count: min(table.count * 8, (used * 8 + 511) / 512 * 512))
+        for (i, v) in table.prefix(used).enumerated() { bytes.setBigEndianUInt64(v, at: i * 8) }
         return bytes
     }
 }

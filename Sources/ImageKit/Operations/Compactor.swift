@@ -100,7 +100,13 @@ public enum Compactor {
         } catch {
             throw ImageError(.open, "Could not create '\(path)': \(ImageError.reason(error))")
         }
-        try out.lock(.readWrite, format: .qcow2)
-        return try image.writeSnapshotPreservingCopy(to: out, options: options)
+        do {
+            try out.lock(.readWrite, format: .qcow2)
+            return try image.writeSnapshotPreservingCopy(to: out, options: options)
+        } catch {
+            // The header is written last, so what is left is no image: remove it.
+            try? FileReplacement.remove(path)
+            throw error
+        }
     }
 }
