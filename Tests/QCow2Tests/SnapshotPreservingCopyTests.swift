@@ -315,9 +315,9 @@ enum CopyFixture {
     @Test(.timeLimit(.minutes(10))) func survivesSigkill() throws {
         let dir = try scratchDir()
         let path = dir + "/kill.qcow2"
-        _ = try run("qemu-img", ["create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", path, "32M"])
+        _ = try run("qemu-img", ["create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", path, "8M"])
         for k in 0..<5 {
-            try SnapFixture.io(path, (0..<16).map { "write -P \(k * 16 + $0 + 1) \((($0 * 7 + k * 3) % 32) << 20) 512k" })
+            try SnapFixture.io(path, (0..<8).map { "write -P \(k * 16 + $0 + 1) \((($0 * 7 + k * 3) % 16) << 19) 256k" })
             _ = try run("qemu-img", ["snapshot", "-c", "k\(k)", path])
         }
         let reference = dir + "/reference.qcow2"
@@ -327,6 +327,12 @@ enum CopyFixture {
         let vmimg = try Tool.vmimgBinary()
         var rng = SplitMix64.fromEnvironment()
         let seed = rng.seed
+        // Kill times spread over one whole run (measured on a copy) and a little past it.
+        let probe = dir + "/probe.qcow2"
+        try FileManager.default.copyItem(atPath: path, toPath: probe)
+        let started = Date()
+        _ = try run(vmimg, ["compact", "-q", probe])
+        let window = UInt32(min(20, Date().timeIntervalSince(started) * 1.3) * 1_000_000)
         var replaced = 0
         for round in 0..<32 {
             let p = Process()
@@ -336,7 +342,7 @@ enum CopyFixture {
             p.standardError = FileHandle.nullDevice
             let before = try Data(contentsOf: URL(fileURLWithPath: path))
             try p.run()
-            usleep(UInt32.random(in: 0...1_500_000, using: &rng))
+            usleep(UInt32.random(in: 0...window, using: &rng))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             let after = try Data(contentsOf: URL(fileURLWithPath: path))
