@@ -69,6 +69,7 @@ enum CatalogMigrations {
                 t.column("mode", .text).notNull()
             }
         }
+        registerPolicies(&migrator)
         return migrator
     }
 }

@@ -28,6 +28,7 @@ public enum AuditedOperation: String, Sendable, CaseIterable {
         duplicate, delete, start, stop
     case imageDelete = "image-delete"
     case export
+    case policy
 
     var changesDrive: Bool { self != .start && self != .stop }
 }

@@ -117,6 +117,7 @@ public struct EngineOperations: ImageOperations {
         guard request.sources.count == 1, let first = request.sources.first else {
             throw CLIError("convert: only one source image is supported")
         }
+        if request.keepSnapshots { return try convertKeepingSnapshots(request, source: first) }
         let disk = try openSource(first)
         guard let format = ConvertTarget.Format(rawValue: request.outputFormat) else {
             throw ImageError(.usage, "Unknown file format '\(request.outputFormat)'")
@@ -135,6 +136,25 @@ public struct EngineOperations: ImageOperations {
             throw ImageError(.unsupported, "Compression not supported for this file format")
         }
         try Converter.convert(ConvertSource(disk: disk), to: target, progress: progress)
+    }
+
+    /// `convert --keep-snapshots`: qcow2 to qcow2 with every internal snapshot.
+    func convertKeepingSnapshots(_ request: ConvertRequest, source: ImageOpenOptions) throws {
+        guard request.outputFormat == "qcow2" else {
+            throw CLIError("--keep-snapshots needs -O qcow2")
+        }
+        guard source.snapshot == nil, !request.skipCreate else {
+            throw CLIError("--keep-snapshots cannot be combined with -l or -n")
+        }
+        guard let image = try open(source) as? QCow2Image else {
+            throw ImageError(.unsupported, "--keep-snapshots needs a qcow2 source")
+        }
+        var dict = request.options
+        if let b = request.backingFile { dict["backing_file"] = b }
+        if let f = request.backingFormat { dict["backing_fmt"] = f }
+        let options = try SnapshotCopyOptions(
+            create: CreationOptions.qcow2(dict, size: image.virtualSize), compress: request.compress)
+        _ = try Compactor.convertKeepingSnapshots(image, to: request.output, options: options)
     }
 
     public func resize(_ image: ImageOpenOptions, to size: SizeChange, shrink: Bool, preallocation: String?) throws {

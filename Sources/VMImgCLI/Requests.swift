@@ -97,6 +97,9 @@ public struct ConvertRequest: Sendable, Equatable {
     public var salvage = false
     /// `--bitmaps`: copy persistent bitmaps.
     public var bitmaps = false
+    /// `--keep-snapshots` (vmimg extra): qcow2 → qcow2 with every internal snapshot, shared
+    /// clusters stored once.
+    public var keepSnapshots = false
 
     /// Creates a request.
     public init(sources: [ImageOpenOptions], output: String) {

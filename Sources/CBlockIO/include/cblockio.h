@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "cblockio_stat.h"
 #include "cblockio_socket.h"
+#include "cblockio_rename.h"
 
 #ifdef __cplusplus
 extern "C" {

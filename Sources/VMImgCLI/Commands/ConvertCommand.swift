@@ -48,6 +48,10 @@ struct ConvertCommand: ParsableCommand {
         false
     @Flag(name: .customLong("salvage"), help: "Continue past read errors.") var salvage = false
     @Flag(name: .customLong("bitmaps"), help: "Copy persistent bitmaps.") var bitmaps = false
+    @Flag(
+        name: .customLong("keep-snapshots"),
+        help: "qcow2 to qcow2: keep every internal snapshot, shared clusters stored once (vmimg extra).")
+    var keepSnapshots = false
 
     @Argument(help: "Source image(s) then the output file.") var filenames: [String] = []
 
@@ -87,6 +91,7 @@ struct ConvertCommand: ParsableCommand {
         request.targetIsZero = targetIsZero
         request.salvage = salvage
         request.bitmaps = bitmaps
+        request.keepSnapshots = keepSnapshots
         let printer = progress.printer(quiet: quiet.quiet, step: 1)
         printer.update(0)
         try engine { try $0.convert(request, progress: printer.update) }

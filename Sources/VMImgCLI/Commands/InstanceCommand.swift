@@ -9,6 +9,6 @@ struct InstanceCommand: ParsableCommand {
             InstanceCreateCommand.self, InstanceListCommand.self, InstanceShowCommand.self,
             InstanceDeleteCommand.self, InstanceDiskCommand.self, InstanceSnapshotCommand.self,
             InstanceRebuildCommand.self, InstanceDuplicateCommand.self, InstanceAuditCommand.self,
-            InstanceStartCommand.self, InstanceStopCommand.self, InstanceServeCommand.self,
+            InstanceStartCommand.self, InstanceStopCommand.self, InstanceServeCommand.self, InstancePolicyCommand.self,
         ])
 }

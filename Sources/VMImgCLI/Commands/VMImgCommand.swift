@@ -9,11 +9,11 @@ public struct VMImgCommand: ParsableCommand {
         version: "vmimg 0.1 (qemu-img 7.2 compatible)",
         subcommands: [
             AmendCommand.self, BenchCommand.self, CheckCommand.self, CommitCommand.self,
-            CompareCommand.self,
+            CompactCommand.self, CompareCommand.self,
             ConvertCommand.self, CreateCommand.self, InfoCommand.self, MapCommand.self,
             MeasureCommand.self,
             SnapshotCommand.self, RebaseCommand.self, ResizeCommand.self, ServeCommand.self,
-            InstanceCommand.self, ImagesCommand.self, ConfigCommand.self,
+            InstanceCommand.self, ImagesCommand.self, ConfigCommand.self, TickCommand.self,
         ])
 
     /// Required by `ParsableCommand`.
