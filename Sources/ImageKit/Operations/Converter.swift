@@ -104,17 +104,90 @@ public enum Converter {
         }
     }
 
-    /// Copies into an open qcow2 image.
+    /// Copies into an open qcow2 image. A reader thread plans the steps (chain status), reads them
+    /// and finds the zero clusters up to `readAhead` chunks ahead (handing clusters to the
+    /// compression workers when compressing); this thread writes them in guest order. Memory is
+    /// bounded by the chunk buffers, whatever the image size.
     static func copy(
         _ disk: any VirtualDisk, into image: QCow2Image, target: ConvertTarget, progress: (Double) -> Void
     ) throws {
         let size = disk.virtualSize
         let cs = image.geometry.clusterSize
         let step = max(cs, chunk / cs * cs)
-        var buffer = [UInt8](repeating: 0, count: step)
-        let pool = target.compress ? try CompressorPool(image: image, count: target.threads) : nil
+        let workers = target.compress ? try CompressorWorkers(image: image, count: target.threads) : nil
+        defer { workers?.shutdown() }
+        let buffers = BlockingQueue<[UInt8]>()
+        for _ in 0..<(readAhead + 1) { buffers.put([UInt8](repeating: 0, count: step)) }
+        let steps = BlockingQueue<ConvertStep>(capacity: 64)
+        let stop = StopFlag()
+        let source = ConvertSource(disk: disk)
+        Thread.detachNewThread {
+            do {
+                try plan(source.disk, clusterSize: cs, step: step, target: target, buffers: buffers, workers: workers,
+                    steps: steps, stop: stop)
+                steps.put(.end)
+            } catch {
+                steps.put(.failed(error))
+            }
+        }
+        var failure: (any Error)?
+        loop: while true {
+            switch steps.take() {
+            case .end:
+                break loop
+            case .failed(let error):
+                failure = failure ?? error
+                break loop
+            case .zeroes(let offset, let length):
+                guard failure == nil else { continue }
+                do {
+                    try image.writeZeroes(at: offset, count: length)
+                    progress(Double(offset + length) * 100 / Double(max(size, 1)))
+                } catch {
+                    failure = error
+                    stop.set()
+                }
+            case .data(let offset, let length, let buffer, let zero, let streams):
+                if failure == nil {
+                    do {
+                        try writeData(image, buffer, offset: offset, length: length, zero: zero, streams: streams,
+                            target: target)
+                        progress(Double(offset + UInt64(length)) * 100 / Double(max(size, 1)))
+                    } catch {
+                        failure = error
+                        stop.set()
+                    }
+                }
+                buffers.put(buffer)
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Chunks read ahead of the writer (each `chunk` bytes).
+    static let readAhead = 2
+
+    /// The reader thread: walks the source, reads data chunks into free buffers and queues steps.
+    static func plan(
+        _ disk: any VirtualDisk, clusterSize cs: Int, step: Int, target: ConvertTarget, buffers: BlockingQueue<[UInt8]>,
+        workers: CompressorWorkers?, steps: BlockingQueue<ConvertStep>, stop: StopFlag
+    ) throws {
+        let size = disk.virtualSize
         var offset: UInt64 = 0
-        while offset < size {
+
+        func read(_ length: Int) throws {
+            var buffer = buffers.take()
+            try disk.read(into: &buffer, range: 0..<length, at: offset)
+            let clusters = (length + cs - 1) / cs
+            var zero = [Bool](repeating: false, count: clusters)
+            if target.sparseSize > 0 && !target.skipCreate {
+                for i in 0..<clusters { zero[i] = isZero(buffer, (i * cs)..<min(length, (i + 1) * cs)) }
+            }
+            let streams = workers?.submit(buffer, length: length, zero: zero)
+            steps.put(.data(offset: offset, length: length, buffer: buffer, zero: zero, streams: streams))
+        }
+
+        while offset < size && !stop.isSet {
             let want = UInt64(min(UInt64(step), size - offset))
             let status =
                 target.copyTopLayerOnly
@@ -123,21 +196,19 @@ public enum Converter {
             // Keep steps cluster aligned so whole clusters go through the fast paths.
             if length < want && (offset + length) % UInt64(cs) != 0 {
                 length = min(want, (offset + length + UInt64(cs) - 1) / UInt64(cs) * UInt64(cs) - offset)
-                try copyData(disk, image, &buffer, offset: offset, length: Int(length), target: target, pool: pool)
+                try read(Int(length))
             } else if status.zero && !status.data {
                 if target.skipCreate || (target.copyTopLayerOnly && status.present) {
-                    try image.writeZeroes(at: offset, count: length)
+                    steps.put(.zeroes(offset: offset, length: length))
                 }
             } else if target.copyTopLayerOnly && !status.present {
                 // Left to the output's backing file.
             } else {
-                try copyData(disk, image, &buffer, offset: offset, length: Int(length), target: target, pool: pool)
+                try read(Int(length))
             }
             offset += length
-            progress(Double(offset) * 100 / Double(max(size, 1)))
         }
     }
-
     /// The top layer's own status (for `-B`), shaped like a chain extent.
     static func topLayerStatus(_ disk: any VirtualDisk, at offset: UInt64, maxLength: UInt64) throws -> ChainExtent {
         let s = try disk.blockStatus(at: offset, maxLength: maxLength)
@@ -149,26 +220,19 @@ public enum Converter {
         }
     }
 
-    /// Reads `length` bytes and writes the non-zero clusters: runs of plain clusters in one
-    /// request, or each cluster compressed (in parallel) when asked.
-    static func copyData(
-        _ disk: any VirtualDisk, _ image: QCow2Image, _ buffer: inout [UInt8], offset: UInt64, length: Int,
-        target: ConvertTarget, pool: CompressorPool?
+    /// Writes one chunk's non-zero clusters: runs of plain clusters in one request, or each
+    /// cluster compressed (by the workers) when asked.
+    static func writeData(
+        _ image: QCow2Image, _ buffer: [UInt8], offset: UInt64, length: Int, zero: [Bool], streams: CompressedChunk?,
+        target: ConvertTarget
     ) throws {
         let cs = image.geometry.clusterSize
-        try disk.read(into: &buffer, range: 0..<length, at: offset)
-        let clusters = (length + cs - 1) / cs
-        var zero = [Bool](repeating: false, count: clusters)
-        if target.sparseSize > 0 && !target.skipCreate {
-            for i in 0..<clusters {
-                zero[i] = isZero(buffer, (i * cs)..<min(length, (i + 1) * cs))
-            }
-        }
-        if let pool {
-            let streams = try pool.compress(buffer, length: length, skip: zero)
+        let clusters = zero.count
+        if let streams {
+            let compressed = try streams.wait()
             for i in 0..<clusters where !zero[i] {
                 let at = offset + UInt64(i * cs)
-                if let stream = streams[i] {
+                if let stream = compressed[i] {
                     try image.writeCompressedCluster(stream, at: at)
                 } else {
                     try image.write(buffer, range: (i * cs)..<min(length, (i + 1) * cs), at: at)
@@ -191,47 +255,9 @@ public enum Converter {
     }
 }
 
-/// Compresses a batch of clusters on several threads, one compressor per worker. Results are
-/// placed by cluster index, so the output is the same whatever the thread count.
-final class CompressorPool: @unchecked Sendable {
-    // `@unchecked`: worker k only ever touches compressors[k]; results are written per index under
-    // `results`' mutex.
-    private let compressors: [ClusterCompressor]
-    private let clusterSize: Int
-
-    init(image: QCow2Image, count: Int) throws {
-        compressors = try (0..<max(1, count)).map { _ in try image.makeCompressor() }
-        clusterSize = image.geometry.clusterSize
-    }
-
-    func compress(_ buffer: [UInt8], length: Int, skip: [Bool]) throws -> [[UInt8]?] {
-        let cs = clusterSize
-        let clusters = skip.count
-        let results = Mutex<[[UInt8]?]>([[UInt8]?](repeating: nil, count: clusters))
-        let failure = Mutex<String?>(nil)
-        let workers = compressors.count
-        let input = buffer
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let compressor = compressors[worker]
-            var scratch = [UInt8](repeating: 0, count: cs)
-            var i = worker
-            while i < clusters {
-                defer { i += workers }
-                if skip[i] { continue }
-                let start = i * cs
-                let end = min(length, start + cs)
-                // The last cluster of an image may be partial: zero-padded, as QEMU does.
-                scratch.replaceSubrange(0..<(end - start), with: input[start..<end])
-                if end - start < cs { for k in (end - start)..<cs { scratch[k] = 0 } }
-                do {
-                    let out = try compressor.compress(scratch, range: 0..<cs)
-                    results.withLock { $0[i] = out }
-                } catch {
-                    failure.withLock { $0 = "\(error)" }
-                }
-            }
-        }
-        if let message = failure.withLock({ $0 }) { throw ImageError(.io, "compression failed: \(message)") }
-        return results.withLock { $0 }
-    }
+/// Tells the reader thread to stop early (the writer failed).
+final class StopFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
 }
