@@ -97,6 +97,8 @@ public struct ConvertRequest: Sendable, Equatable {
     public var salvage = false
     /// `--bitmaps`: copy persistent bitmaps.
     public var bitmaps = false
+    /// `-t`: output cache mode; qemu-img convert's default is `unsafe` (no flushes).
+    public var cache: String?
 
     /// Creates a request.
     public init(sources: [ImageOpenOptions], output: String) {

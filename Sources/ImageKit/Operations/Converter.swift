@@ -20,6 +20,9 @@ public struct ConvertTarget: Sendable {
     public var sparseSize = 4096
     /// Worker threads for compression (output is byte-identical whatever the count).
     public var threads = max(1, min(8, Foundation.ProcessInfo.processInfo.activeProcessorCount))
+    /// Whether the output is made durable (fdatasync) as it is written. qemu-img convert's default
+    /// cache mode is `unsafe` (`-t unsafe`: never flushed); any other `-t` mode flushes.
+    public var flushes = false
     /// With `-B`: only the top layer's allocated data is copied; the rest comes from this backing.
     public var copyTopLayerOnly = false
 
@@ -69,7 +72,8 @@ public enum Converter {
                 else { throw ImageError(.usage, "'\(target.path)' is not a qcow2 image") }
                 image = opened
             } else {
-                image = try ImageCreator.createQCow2(path: target.path, options: options, openAfter: true)
+                image = try ImageCreator.createQCow2(
+                    path: target.path, options: options, openAfter: true, flushes: target.flushes)
             }
             try copy(disk, into: image, target: target, progress: progress)
             try image.close()
@@ -85,7 +89,8 @@ public enum Converter {
 
     static func openTarget(_ target: ConvertTarget) throws -> BlockFile {
         do {
-            return try BlockFile(path: target.path, writable: true, create: !target.skipCreate)
+            return try BlockFile(
+                path: target.path, writable: true, create: !target.skipCreate, ignoresFlush: !target.flushes)
         } catch {
             throw ImageError(.open, "Could not create '\(target.path)': \(ImageError.reason(error))")
         }
