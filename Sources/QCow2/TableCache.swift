@@ -69,7 +69,9 @@ struct TableCache<Table> {
         }
         if index.count > capacity {
             var victim = oldest
-            while victim >= 0 && (slots[victim].dirty || slots[victim].offset == offset) { victim = slots[victim].older }
+            while victim >= 0 && (slots[victim].dirty || slots[victim].offset == offset) {
+                victim = slots[victim].older
+            }
             if victim >= 0 { remove(slots[victim].offset) }
         }
     }

@@ -26,11 +26,20 @@ final class BlockingQueue<Element: Sendable>: Sendable {
     }
 }
 
+/// A chunk buffer passed between the reader and the writer. `@unchecked Sendable`: one thread owns
+/// it at a time (the reader fills it, the steps queue hands it to the writer, the buffers queue
+/// hands it back), so its array stays uniquely referenced and is filled in place, never copied.
+final class ChunkBuffer: @unchecked Sendable {
+    var bytes: [UInt8]
+    init(count: Int) { bytes = [UInt8](repeating: 0, count: count) }
+}
+
 /// One step of a conversion, planned and read ahead of the writer.
 enum ConvertStep: Sendable {
     /// Guest bytes `[offset, offset + length)` read into `buffer`; `zero[i]` marks all-zero clusters.
     /// With compression, `streams` fills in as workers finish.
-    case data(offset: UInt64, length: Int, buffer: [UInt8], zero: [Bool], streams: CompressedChunk?)
+    case data(
+        offset: UInt64, length: Int, buffer: ChunkBuffer, zero: [Bool], streams: CompressedChunk?)
     /// A range the output must read as zeros explicitly.
     case zeroes(offset: UInt64, length: UInt64)
     case end
@@ -114,7 +123,8 @@ final class CompressorWorkers: Sendable {
         let cs = clusterSize
         let chunk = CompressedChunk(clusters: zero.count, pending: zero.lazy.filter { !$0 }.count)
         for i in 0..<zero.count where !zero[i] {
-            jobs.put(Job(chunk: chunk, buffer: buffer, index: i, range: (i * cs)..<min(length, (i + 1) * cs)))
+            jobs.put(
+                Job(chunk: chunk, buffer: buffer, index: i, range: (i * cs)..<min(length, (i + 1) * cs)))
         }
         return chunk
     }

@@ -67,8 +67,10 @@ public enum Converter {
             options.size = size
             let image: QCow2Image
             if target.skipCreate {
-                guard let opened = try ImageOpener.open(target.path, options: OpenOptions(format: "qcow2", writable: true))
-                    as? QCow2Image
+                guard
+                    let opened = try ImageOpener.open(
+                        target.path, options: OpenOptions(format: "qcow2", writable: true))
+                        as? QCow2Image
                 else { throw ImageError(.usage, "'\(target.path)' is not a qcow2 image") }
                 image = opened
             } else {
@@ -90,14 +92,17 @@ public enum Converter {
     static func openTarget(_ target: ConvertTarget) throws -> BlockFile {
         do {
             return try BlockFile(
-                path: target.path, writable: true, create: !target.skipCreate, ignoresFlush: !target.flushes)
+                path: target.path, writable: true, create: !target.skipCreate, ignoresFlush: !target.flushes
+            )
         } catch {
             throw ImageError(.open, "Could not create '\(target.path)': \(ImageError.reason(error))")
         }
     }
 
     /// `-n` to raw: every byte is written (the target may hold anything).
-    static func copyRaw(_ disk: any VirtualDisk, size: UInt64, to device: BlockFile, progress: (Double) -> Void) throws {
+    static func copyRaw(
+        _ disk: any VirtualDisk, size: UInt64, to device: BlockFile, progress: (Double) -> Void
+    ) throws {
         var buffer = [UInt8](repeating: 0, count: chunk)
         var offset: UInt64 = 0
         while offset < size {
@@ -114,21 +119,42 @@ public enum Converter {
     /// compression workers when compressing); this thread writes them in guest order. Memory is
     /// bounded by the chunk buffers, whatever the image size.
     static func copy(
-        _ disk: any VirtualDisk, into image: QCow2Image, target: ConvertTarget, progress: (Double) -> Void
+        _ disk: any VirtualDisk, into image: QCow2Image, target: ConvertTarget,
+        progress: (Double) -> Void
     ) throws {
-        let size = disk.virtualSize
-        let cs = image.geometry.clusterSize
-        let step = max(cs, chunk / cs * cs)
         let workers = target.compress ? try CompressorWorkers(image: image, count: target.threads) : nil
         defer { workers?.shutdown() }
-        let buffers = BlockingQueue<[UInt8]>()
-        for _ in 0..<(readAhead + 1) { buffers.put([UInt8](repeating: 0, count: step)) }
+        try pipeline(
+            disk, unit: image.geometry.clusterSize, target: target, workers: workers, progress: progress
+        ) {
+            offset, length, buffer, zero, streams in
+            try writeData(
+                image, buffer, offset: offset, length: length, zero: zero, streams: streams, target: target)
+        } zeroes: { offset, length in
+            try image.writeZeroes(at: offset, count: length)
+        }
+    }
+
+    /// Runs the reader thread over `disk` in steps of whole `unit`s and hands each step, in guest
+    /// order, to `data` or `zeroes` on this thread.
+    static func pipeline(
+        _ disk: any VirtualDisk, unit cs: Int, target: ConvertTarget, workers: CompressorWorkers?,
+        progress: (Double) -> Void,
+        data: (UInt64, Int, [UInt8], [Bool], CompressedChunk?) throws -> Void,
+        zeroes: (UInt64, UInt64) throws -> Void
+    ) throws {
+        let size = disk.virtualSize
+        let step = max(cs, chunk / cs * cs)
+        let buffers = BlockingQueue<ChunkBuffer>()
+        for _ in 0..<(readAhead + 1) { buffers.put(ChunkBuffer(count: step)) }
         let steps = BlockingQueue<ConvertStep>(capacity: 64)
         let stop = StopFlag()
         let source = ConvertSource(disk: disk)
         Thread.detachNewThread {
             do {
-                try plan(source.disk, clusterSize: cs, step: step, target: target, buffers: buffers, workers: workers,
+                try plan(
+                    source.disk, clusterSize: cs, step: step, target: target, buffers: buffers,
+                    workers: workers,
                     steps: steps, stop: stop)
                 steps.put(.end)
             } catch {
@@ -146,7 +172,7 @@ public enum Converter {
             case .zeroes(let offset, let length):
                 guard failure == nil else { continue }
                 do {
-                    try image.writeZeroes(at: offset, count: length)
+                    try zeroes(offset, length)
                     progress(Double(offset + length) * 100 / Double(max(size, 1)))
                 } catch {
                     failure = error
@@ -155,8 +181,7 @@ public enum Converter {
             case .data(let offset, let length, let buffer, let zero, let streams):
                 if failure == nil {
                     do {
-                        try writeData(image, buffer, offset: offset, length: length, zero: zero, streams: streams,
-                            target: target)
+                        try data(offset, length, buffer.bytes, zero, streams)
                         progress(Double(offset + UInt64(length)) * 100 / Double(max(size, 1)))
                     } catch {
                         failure = error
@@ -174,21 +199,24 @@ public enum Converter {
 
     /// The reader thread: walks the source, reads data chunks into free buffers and queues steps.
     static func plan(
-        _ disk: any VirtualDisk, clusterSize cs: Int, step: Int, target: ConvertTarget, buffers: BlockingQueue<[UInt8]>,
+        _ disk: any VirtualDisk, clusterSize cs: Int, step: Int, target: ConvertTarget,
+        buffers: BlockingQueue<ChunkBuffer>,
         workers: CompressorWorkers?, steps: BlockingQueue<ConvertStep>, stop: StopFlag
     ) throws {
         let size = disk.virtualSize
         var offset: UInt64 = 0
 
         func read(_ length: Int) throws {
-            var buffer = buffers.take()
-            try disk.read(into: &buffer, range: 0..<length, at: offset)
+            let buffer = buffers.take()
+            try disk.read(into: &buffer.bytes, range: 0..<length, at: offset)
             let clusters = (length + cs - 1) / cs
             var zero = [Bool](repeating: false, count: clusters)
             if target.sparseSize > 0 && !target.skipCreate {
-                for i in 0..<clusters { zero[i] = isZero(buffer, (i * cs)..<min(length, (i + 1) * cs)) }
+                for i in 0..<clusters {
+                    zero[i] = isZero(buffer.bytes, (i * cs)..<min(length, (i + 1) * cs))
+                }
             }
-            let streams = workers?.submit(buffer, length: length, zero: zero)
+            let streams = workers?.submit(buffer.bytes, length: length, zero: zero)
             steps.put(.data(offset: offset, length: length, buffer: buffer, zero: zero, streams: streams))
         }
 
@@ -196,7 +224,8 @@ public enum Converter {
             let want = UInt64(min(UInt64(step), size - offset))
             let status =
                 target.copyTopLayerOnly
-                ? try topLayerStatus(disk, at: offset, maxLength: want) : try disk.chainStatus(at: offset, maxLength: want)
+                ? try topLayerStatus(disk, at: offset, maxLength: want)
+                : try disk.chainStatus(at: offset, maxLength: want)
             var length = min(status.length, want)
             // Keep steps cluster aligned so whole clusters go through the fast paths.
             if length < want && (offset + length) % UInt64(cs) != 0 {
@@ -215,20 +244,28 @@ public enum Converter {
         }
     }
     /// The top layer's own status (for `-B`), shaped like a chain extent.
-    static func topLayerStatus(_ disk: any VirtualDisk, at offset: UInt64, maxLength: UInt64) throws -> ChainExtent {
+    static func topLayerStatus(_ disk: any VirtualDisk, at offset: UInt64, maxLength: UInt64) throws
+        -> ChainExtent
+    {
         let s = try disk.blockStatus(at: offset, maxLength: maxLength)
         switch s.kind {
-        case .data: return ChainExtent(start: offset, length: s.length, depth: 0, present: true, zero: false, data: true)
-        case .zero: return ChainExtent(start: offset, length: s.length, depth: 0, present: true, zero: true, data: false)
+        case .data:
+            return ChainExtent(
+                start: offset, length: s.length, depth: 0, present: true, zero: false, data: true)
+        case .zero:
+            return ChainExtent(
+                start: offset, length: s.length, depth: 0, present: true, zero: true, data: false)
         case .unallocated:
-            return ChainExtent(start: offset, length: s.length, depth: 0, present: false, zero: true, data: false)
+            return ChainExtent(
+                start: offset, length: s.length, depth: 0, present: false, zero: true, data: false)
         }
     }
 
     /// Writes one chunk's non-zero clusters: runs of plain clusters in one request, or each
     /// cluster compressed (by the workers) when asked.
     static func writeData(
-        _ image: QCow2Image, _ buffer: [UInt8], offset: UInt64, length: Int, zero: [Bool], streams: CompressedChunk?,
+        _ image: QCow2Image, _ buffer: [UInt8], offset: UInt64, length: Int, zero: [Bool],
+        streams: CompressedChunk?,
         target: ConvertTarget
     ) throws {
         let cs = image.geometry.clusterSize
@@ -248,7 +285,9 @@ public enum Converter {
         var i = 0
         while i < clusters {
             if zero[i] {
-                if target.skipCreate { try image.writeZeroes(at: offset + UInt64(i * cs), count: UInt64(cs)) }
+                if target.skipCreate {
+                    try image.writeZeroes(at: offset + UInt64(i * cs), count: UInt64(cs))
+                }
                 i += 1
                 continue
             }
