@@ -16,6 +16,9 @@ public final class BlockFile: BlockDevice {
     public let descriptor: Int32
     /// The kind of file behind the descriptor, from `fstat` at open time.
     public let kind: FileKind
+    /// Whether `flush()` is a no-op: QEMU's `cache=unsafe` (`BDRV_O_NO_FLUSH`), qemu-img
+    /// convert's default for its output. Writes still happen in the same order.
+    public let ignoresFlush: Bool
     /// Lock bytes currently held through this descriptor (guarded by the mutex; lock calls are rare).
     let heldLockBytes = Mutex<Set<Int64>>([])
 
@@ -26,9 +29,12 @@ public final class BlockFile: BlockDevice {
     ///   - writable: Open read-write (`O_RDWR`) instead of read-only.
     ///   - create: Create the file (mode 0644) if it does not exist.
     ///   - truncate: Truncate to zero length (`O_TRUNC`); needs `writable`.
+    ///   - ignoresFlush: Make `flush()` a no-op (`cache=unsafe`).
     /// - Throws: ``BlockIOError`` with operation `open` and the errno; a directory gives `EISDIR`
     ///   ("Is a directory") even when opened read-only.
-    public init(path: String, writable: Bool, create: Bool = false, truncate: Bool = false) throws(BlockIOError) {
+    public init(path: String, writable: Bool, create: Bool = false, truncate: Bool = false, ignoresFlush: Bool = false)
+        throws(BlockIOError)
+    {
         // Linux truncates even with O_RDONLY|O_TRUNC; refuse the combination outright.
         guard writable || !truncate else {
             throw BlockIOError(path: path, operation: "open", errno: 22, detail: "truncate needs a writable open")
@@ -47,6 +53,7 @@ public final class BlockFile: BlockDevice {
         self.isWritable = writable
         self.descriptor = fd
         self.kind = FileKind(rawKind)
+        self.ignoresFlush = ignoresFlush
     }
 
     deinit {
@@ -179,6 +186,7 @@ public final class BlockFile: BlockDevice {
 
     /// Makes completed writes durable.
     public func flush() throws(BlockIOError) {
+        guard !ignoresFlush else { return }
         let err = cblockio_fdatasync(descriptor)
         guard err == 0 else { throw error("flush", err) }
     }

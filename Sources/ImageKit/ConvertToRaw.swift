@@ -69,9 +69,7 @@ func writeNonZero(_ buffer: [UInt8], count: Int, at offset: UInt64, to device: a
     }
 }
 
-/// Whether `buffer[range]` is all zero bytes (word-at-a-time where aligned).
-@inlinable func isZero(_ buffer: [UInt8], _ range: Range<Int>) -> Bool {
-    var acc: UInt8 = 0
-    for i in range { acc |= buffer[i] }
-    return acc == 0
+/// Whether `buffer[range]` is all zero bytes (BlockIO's word-at-a-time scan).
+@inline(__always) func isZero(_ buffer: [UInt8], _ range: Range<Int>) -> Bool {
+    isAllZero(buffer, range: range)
 }

@@ -15,9 +15,10 @@ extension QCow2State {
             guard value != 0 else { return }
             blockOffset = try createRefcountBlock(tableIndex: tableIndex, file: file)
         }
-        var block = try refcountBlock(at: blockOffset, file: file)
-        RefcountBlockCodec.set(&block, index: blockIndex, order: geometry.refcountOrder, value: value)
-        refcountCache.update(blockOffset, block)
+        // Load it, then change it in place: a copy held here would make the cache copy the block.
+        _ = try refcountBlock(at: blockOffset, file: file)
+        let order = geometry.refcountOrder
+        refcountCache.modify(blockOffset) { RefcountBlockCodec.set(&$0, index: blockIndex, order: order, value: value) }
         if value == 0 { freeClusterHint = min(freeClusterHint, index) }
     }
 

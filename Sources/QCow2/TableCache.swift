@@ -1,51 +1,132 @@
 /// A bounded cache of metadata tables keyed by host offset, with dirty tracking. Least recently
 /// used clean entries are dropped first; the owner writes dirty ones back (in its own order)
 /// before they can be dropped, so the cache never decides write order.
+///
+/// Every operation but `dirtyOffsets` is O(1): slots live in an array linked into a recency list
+/// (QEMU's qcow2-cache scans its entries instead, which is fine for its small caches). `modify`
+/// changes a table in place, without copying it.
 struct TableCache<Table> {
     private struct Slot {
-        var table: Table
+        var offset: UInt64
+        var table: Table?
         var dirty: Bool
-        var lastUse: UInt64
+        /// Neighbours in the recency list (more recent, less recent); -1 at the ends.
+        var newer: Int
+        var older: Int
     }
-    private var slots: [UInt64: Slot] = [:]
-    private var clock: UInt64 = 0
+    private var slots: [Slot] = []
+    private var index: [UInt64: Int] = [:]
+    private var freeSlots: [Int] = []
+    private var newest = -1
+    private var oldest = -1
+    private var dirtyCount = 0
     let capacity: Int
 
     init(capacity: Int) { self.capacity = max(4, capacity) }
 
-    var count: Int { slots.count }
-    var dirtyOffsets: [UInt64] { slots.filter { $0.value.dirty }.map(\.key).sorted() }
-    var hasDirty: Bool { slots.values.contains { $0.dirty } }
-    var isFull: Bool { slots.count >= capacity }
+    var count: Int { index.count }
+    var dirtyOffsets: [UInt64] { index.filter { slots[$0.value].dirty }.map(\.key).sorted() }
+    var hasDirty: Bool { dirtyCount > 0 }
+    var isFull: Bool { index.count >= capacity }
 
     mutating func get(_ offset: UInt64) -> Table? {
-        guard var slot = slots[offset] else { return nil }
-        clock += 1
-        slot.lastUse = clock
-        slots[offset] = slot
-        return slot.table
+        guard let i = index[offset] else { return nil }
+        touch(i)
+        return slots[i].table
+    }
+
+    /// Changes a cached table in place (marking it dirty) and returns `body`'s result; nil when
+    /// the table is not cached.
+    mutating func modify<R>(_ offset: UInt64, _ body: (inout Table) throws -> R) rethrows -> R? {
+        guard let i = index[offset], var table = slots[i].table.take() else { return nil }
+        defer {
+            slots[i].table = table
+            setDirty(i, true)
+            touch(i)
+        }
+        return try body(&table)
     }
 
     /// Inserts or replaces; evicts the least recently used clean slot when over capacity.
     mutating func put(_ offset: UInt64, _ table: Table, dirty: Bool) {
-        clock += 1
-        let wasDirty = slots[offset]?.dirty ?? false
-        slots[offset] = Slot(table: table, dirty: dirty || wasDirty, lastUse: clock)
-        if slots.count > capacity, let victim = slots.filter({ !$0.value.dirty && $0.key != offset })
-            .min(by: { $0.value.lastUse < $1.value.lastUse })?.key
-        {
-            slots[victim] = nil
+        if let i = index[offset] {
+            slots[i].table = table
+            setDirty(i, dirty || slots[i].dirty)
+            touch(i)
+        } else {
+            let slot = Slot(offset: offset, table: table, dirty: false, newer: -1, older: -1)
+            let i: Int
+            if let free = freeSlots.popLast() {
+                i = free
+                slots[i] = slot
+            } else {
+                i = slots.count
+                slots.append(slot)
+            }
+            index[offset] = i
+            setDirty(i, dirty)
+            link(i)
+        }
+        if index.count > capacity {
+            var victim = oldest
+            while victim >= 0 && (slots[victim].dirty || slots[victim].offset == offset) {
+                victim = slots[victim].older
+            }
+            if victim >= 0 { remove(slots[victim].offset) }
         }
     }
 
     /// Replaces the table, marking it dirty.
     mutating func update(_ offset: UInt64, _ table: Table) { put(offset, table, dirty: true) }
 
-    mutating func markClean(_ offset: UInt64) { slots[offset]?.dirty = false }
+    mutating func markClean(_ offset: UInt64) {
+        if let i = index[offset] { setDirty(i, false) }
+    }
 
-    mutating func remove(_ offset: UInt64) { slots[offset] = nil }
+    mutating func remove(_ offset: UInt64) {
+        guard let i = index.removeValue(forKey: offset) else { return }
+        setDirty(i, false)
+        unlink(i)
+        slots[i].table = nil
+        freeSlots.append(i)
+    }
 
-    mutating func removeAll() { slots.removeAll() }
+    mutating func removeAll() {
+        slots.removeAll()
+        index.removeAll()
+        freeSlots.removeAll()
+        newest = -1
+        oldest = -1
+        dirtyCount = 0
+    }
 
-    func peek(_ offset: UInt64) -> Table? { slots[offset]?.table }
+    func peek(_ offset: UInt64) -> Table? { index[offset].flatMap { slots[$0].table } }
+
+    private mutating func setDirty(_ i: Int, _ dirty: Bool) {
+        if slots[i].dirty != dirty { dirtyCount += dirty ? 1 : -1 }
+        slots[i].dirty = dirty
+    }
+
+    private mutating func touch(_ i: Int) {
+        guard newest != i else { return }
+        unlink(i)
+        link(i)
+    }
+
+    /// Puts slot `i` at the newest end.
+    private mutating func link(_ i: Int) {
+        slots[i].newer = -1
+        slots[i].older = newest
+        if newest >= 0 { slots[newest].newer = i }
+        newest = i
+        if oldest < 0 { oldest = i }
+    }
+
+    private mutating func unlink(_ i: Int) {
+        let (newer, older) = (slots[i].newer, slots[i].older)
+        if newer >= 0 { slots[newer].older = older } else { newest = older }
+        if older >= 0 { slots[older].newer = newer } else { oldest = newer }
+        slots[i].newer = -1
+        slots[i].older = -1
+    }
 }

@@ -126,6 +126,7 @@ public struct EngineOperations: ImageOperations {
         target.compress = request.compress
         target.skipCreate = request.skipCreate
         target.sparseSize = Int(request.sparseSize)
+        target.flushes = (request.cache ?? "unsafe") != "unsafe"
         if format == .qcow2 {
             var dict = request.options
             if let b = request.backingFile { dict["backing_file"] = b }

@@ -100,6 +100,8 @@ public struct ConvertRequest: Sendable, Equatable {
     /// `--keep-snapshots` (vmimg extra): qcow2 → qcow2 with every internal snapshot, shared
     /// clusters stored once.
     public var keepSnapshots = false
+    /// `-t`: output cache mode; qemu-img convert's default is `unsafe` (no flushes).
+    public var cache: String?
 
     /// Creates a request.
     public init(sources: [ImageOpenOptions], output: String) {

@@ -20,6 +20,9 @@ public struct ConvertTarget: Sendable {
     public var sparseSize = 4096
     /// Worker threads for compression (output is byte-identical whatever the count).
     public var threads = max(1, min(8, Foundation.ProcessInfo.processInfo.activeProcessorCount))
+    /// Whether the output is made durable (fdatasync) as it is written. qemu-img convert's default
+    /// cache mode is `unsafe` (`-t unsafe`: never flushed); any other `-t` mode flushes.
+    public var flushes = false
     /// With `-B`: only the top layer's allocated data is copied; the rest comes from this backing.
     public var copyTopLayerOnly = false
 
@@ -64,12 +67,15 @@ public enum Converter {
             options.size = size
             let image: QCow2Image
             if target.skipCreate {
-                guard let opened = try ImageOpener.open(target.path, options: OpenOptions(format: "qcow2", writable: true))
-                    as? QCow2Image
+                guard
+                    let opened = try ImageOpener.open(
+                        target.path, options: OpenOptions(format: "qcow2", writable: true))
+                        as? QCow2Image
                 else { throw ImageError(.usage, "'\(target.path)' is not a qcow2 image") }
                 image = opened
             } else {
-                image = try ImageCreator.createQCow2(path: target.path, options: options, openAfter: true)
+                image = try ImageCreator.createQCow2(
+                    path: target.path, options: options, openAfter: true, flushes: target.flushes)
             }
             try copy(disk, into: image, target: target, progress: progress)
             try image.close()
@@ -85,14 +91,18 @@ public enum Converter {
 
     static func openTarget(_ target: ConvertTarget) throws -> BlockFile {
         do {
-            return try BlockFile(path: target.path, writable: true, create: !target.skipCreate)
+            return try BlockFile(
+                path: target.path, writable: true, create: !target.skipCreate, ignoresFlush: !target.flushes
+            )
         } catch {
             throw ImageError(.open, "Could not create '\(target.path)': \(ImageError.reason(error))")
         }
     }
 
     /// `-n` to raw: every byte is written (the target may hold anything).
-    static func copyRaw(_ disk: any VirtualDisk, size: UInt64, to device: BlockFile, progress: (Double) -> Void) throws {
+    static func copyRaw(
+        _ disk: any VirtualDisk, size: UInt64, to device: BlockFile, progress: (Double) -> Void
+    ) throws {
         var buffer = [UInt8](repeating: 0, count: chunk)
         var offset: UInt64 = 0
         while offset < size {
@@ -104,71 +114,167 @@ public enum Converter {
         }
     }
 
-    /// Copies into an open qcow2 image.
+    /// Copies into an open qcow2 image. A reader thread plans the steps (chain status), reads them
+    /// and finds the zero clusters up to `readAhead` chunks ahead (handing clusters to the
+    /// compression workers when compressing); this thread writes them in guest order. Memory is
+    /// bounded by the chunk buffers, whatever the image size.
     static func copy(
-        _ disk: any VirtualDisk, into image: QCow2Image, target: ConvertTarget, progress: (Double) -> Void
+        _ disk: any VirtualDisk, into image: QCow2Image, target: ConvertTarget,
+        progress: (Double) -> Void
+    ) throws {
+        let workers = target.compress ? try CompressorWorkers(image: image, count: target.threads) : nil
+        defer { workers?.shutdown() }
+        try pipeline(
+            disk, unit: image.geometry.clusterSize, target: target, workers: workers, progress: progress
+        ) {
+            offset, length, buffer, zero, streams in
+            try writeData(
+                image, buffer, offset: offset, length: length, zero: zero, streams: streams, target: target)
+        } zeroes: { offset, length in
+            try image.writeZeroes(at: offset, count: length)
+        }
+    }
+
+    /// Runs the reader thread over `disk` in steps of whole `unit`s and hands each step, in guest
+    /// order, to `data` or `zeroes` on this thread.
+    static func pipeline(
+        _ disk: any VirtualDisk, unit cs: Int, target: ConvertTarget, workers: CompressorWorkers?,
+        progress: (Double) -> Void,
+        data: (UInt64, Int, [UInt8], [Bool], CompressedChunk?) throws -> Void,
+        zeroes: (UInt64, UInt64) throws -> Void
     ) throws {
         let size = disk.virtualSize
-        let cs = image.geometry.clusterSize
         let step = max(cs, chunk / cs * cs)
-        var buffer = [UInt8](repeating: 0, count: step)
-        let pool = target.compress ? try CompressorPool(image: image, count: target.threads) : nil
+        let buffers = BlockingQueue<ChunkBuffer>()
+        for _ in 0..<(readAhead + 1) { buffers.put(ChunkBuffer(count: step)) }
+        let steps = BlockingQueue<ConvertStep>(capacity: 64)
+        let stop = StopFlag()
+        let source = ConvertSource(disk: disk)
+        Thread.detachNewThread {
+            do {
+                try plan(
+                    source.disk, clusterSize: cs, step: step, target: target, buffers: buffers,
+                    workers: workers,
+                    steps: steps, stop: stop)
+                steps.put(.end)
+            } catch {
+                steps.put(.failed(error))
+            }
+        }
+        var failure: (any Error)?
+        loop: while true {
+            switch steps.take() {
+            case .end:
+                break loop
+            case .failed(let error):
+                failure = failure ?? error
+                break loop
+            case .zeroes(let offset, let length):
+                guard failure == nil else { continue }
+                do {
+                    try zeroes(offset, length)
+                    progress(Double(offset + length) * 100 / Double(max(size, 1)))
+                } catch {
+                    failure = error
+                    stop.set()
+                }
+            case .data(let offset, let length, let buffer, let zero, let streams):
+                if failure == nil {
+                    do {
+                        try data(offset, length, buffer.bytes, zero, streams)
+                        progress(Double(offset + UInt64(length)) * 100 / Double(max(size, 1)))
+                    } catch {
+                        failure = error
+                        stop.set()
+                    }
+                }
+                buffers.put(buffer)
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Chunks read ahead of the writer (each `chunk` bytes).
+    static let readAhead = 2
+
+    /// The reader thread: walks the source, reads data chunks into free buffers and queues steps.
+    static func plan(
+        _ disk: any VirtualDisk, clusterSize cs: Int, step: Int, target: ConvertTarget,
+        buffers: BlockingQueue<ChunkBuffer>,
+        workers: CompressorWorkers?, steps: BlockingQueue<ConvertStep>, stop: StopFlag
+    ) throws {
+        let size = disk.virtualSize
         var offset: UInt64 = 0
-        while offset < size {
+
+        func read(_ length: Int) throws {
+            let buffer = buffers.take()
+            try disk.read(into: &buffer.bytes, range: 0..<length, at: offset)
+            let clusters = (length + cs - 1) / cs
+            var zero = [Bool](repeating: false, count: clusters)
+            if target.sparseSize > 0 && !target.skipCreate {
+                for i in 0..<clusters {
+                    zero[i] = isZero(buffer.bytes, (i * cs)..<min(length, (i + 1) * cs))
+                }
+            }
+            let streams = workers?.submit(buffer.bytes, length: length, zero: zero)
+            steps.put(.data(offset: offset, length: length, buffer: buffer, zero: zero, streams: streams))
+        }
+
+        while offset < size && !stop.isSet {
             let want = UInt64(min(UInt64(step), size - offset))
             let status =
                 target.copyTopLayerOnly
-                ? try topLayerStatus(disk, at: offset, maxLength: want) : try disk.chainStatus(at: offset, maxLength: want)
+                ? try topLayerStatus(disk, at: offset, maxLength: want)
+                : try disk.chainStatus(at: offset, maxLength: want)
             var length = min(status.length, want)
             // Keep steps cluster aligned so whole clusters go through the fast paths.
             if length < want && (offset + length) % UInt64(cs) != 0 {
                 length = min(want, (offset + length + UInt64(cs) - 1) / UInt64(cs) * UInt64(cs) - offset)
-                try copyData(disk, image, &buffer, offset: offset, length: Int(length), target: target, pool: pool)
+                try read(Int(length))
             } else if status.zero && !status.data {
                 if target.skipCreate || (target.copyTopLayerOnly && status.present) {
-                    try image.writeZeroes(at: offset, count: length)
+                    steps.put(.zeroes(offset: offset, length: length))
                 }
             } else if target.copyTopLayerOnly && !status.present {
                 // Left to the output's backing file.
             } else {
-                try copyData(disk, image, &buffer, offset: offset, length: Int(length), target: target, pool: pool)
+                try read(Int(length))
             }
             offset += length
-            progress(Double(offset) * 100 / Double(max(size, 1)))
         }
     }
-
     /// The top layer's own status (for `-B`), shaped like a chain extent.
-    static func topLayerStatus(_ disk: any VirtualDisk, at offset: UInt64, maxLength: UInt64) throws -> ChainExtent {
+    static func topLayerStatus(_ disk: any VirtualDisk, at offset: UInt64, maxLength: UInt64) throws
+        -> ChainExtent
+    {
         let s = try disk.blockStatus(at: offset, maxLength: maxLength)
         switch s.kind {
-        case .data: return ChainExtent(start: offset, length: s.length, depth: 0, present: true, zero: false, data: true)
-        case .zero: return ChainExtent(start: offset, length: s.length, depth: 0, present: true, zero: true, data: false)
+        case .data:
+            return ChainExtent(
+                start: offset, length: s.length, depth: 0, present: true, zero: false, data: true)
+        case .zero:
+            return ChainExtent(
+                start: offset, length: s.length, depth: 0, present: true, zero: true, data: false)
         case .unallocated:
-            return ChainExtent(start: offset, length: s.length, depth: 0, present: false, zero: true, data: false)
+            return ChainExtent(
+                start: offset, length: s.length, depth: 0, present: false, zero: true, data: false)
         }
     }
 
-    /// Reads `length` bytes and writes the non-zero clusters: runs of plain clusters in one
-    /// request, or each cluster compressed (in parallel) when asked.
-    static func copyData(
-        _ disk: any VirtualDisk, _ image: QCow2Image, _ buffer: inout [UInt8], offset: UInt64, length: Int,
-        target: ConvertTarget, pool: CompressorPool?
+    /// Writes one chunk's non-zero clusters: runs of plain clusters in one request, or each
+    /// cluster compressed (by the workers) when asked.
+    static func writeData(
+        _ image: QCow2Image, _ buffer: [UInt8], offset: UInt64, length: Int, zero: [Bool],
+        streams: CompressedChunk?,
+        target: ConvertTarget
     ) throws {
         let cs = image.geometry.clusterSize
-        try disk.read(into: &buffer, range: 0..<length, at: offset)
-        let clusters = (length + cs - 1) / cs
-        var zero = [Bool](repeating: false, count: clusters)
-        if target.sparseSize > 0 && !target.skipCreate {
-            for i in 0..<clusters {
-                zero[i] = isZero(buffer, (i * cs)..<min(length, (i + 1) * cs))
-            }
-        }
-        if let pool {
-            let streams = try pool.compress(buffer, length: length, skip: zero)
+        let clusters = zero.count
+        if let streams {
+            let compressed = try streams.wait()
             for i in 0..<clusters where !zero[i] {
                 let at = offset + UInt64(i * cs)
-                if let stream = streams[i] {
+                if let stream = compressed[i] {
                     try image.writeCompressedCluster(stream, at: at)
                 } else {
                     try image.write(buffer, range: (i * cs)..<min(length, (i + 1) * cs), at: at)
@@ -179,7 +285,9 @@ public enum Converter {
         var i = 0
         while i < clusters {
             if zero[i] {
-                if target.skipCreate { try image.writeZeroes(at: offset + UInt64(i * cs), count: UInt64(cs)) }
+                if target.skipCreate {
+                    try image.writeZeroes(at: offset + UInt64(i * cs), count: UInt64(cs))
+                }
                 i += 1
                 continue
             }
@@ -191,47 +299,9 @@ public enum Converter {
     }
 }
 
-/// Compresses a batch of clusters on several threads, one compressor per worker. Results are
-/// placed by cluster index, so the output is the same whatever the thread count.
-final class CompressorPool: @unchecked Sendable {
-    // `@unchecked`: worker k only ever touches compressors[k]; results are written per index under
-    // `results`' mutex.
-    private let compressors: [ClusterCompressor]
-    private let clusterSize: Int
-
-    init(image: QCow2Image, count: Int) throws {
-        compressors = try (0..<max(1, count)).map { _ in try image.makeCompressor() }
-        clusterSize = image.geometry.clusterSize
-    }
-
-    func compress(_ buffer: [UInt8], length: Int, skip: [Bool]) throws -> [[UInt8]?] {
-        let cs = clusterSize
-        let clusters = skip.count
-        let results = Mutex<[[UInt8]?]>([[UInt8]?](repeating: nil, count: clusters))
-        let failure = Mutex<String?>(nil)
-        let workers = compressors.count
-        let input = buffer
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let compressor = compressors[worker]
-            var scratch = [UInt8](repeating: 0, count: cs)
-            var i = worker
-            while i < clusters {
-                defer { i += workers }
-                if skip[i] { continue }
-                let start = i * cs
-                let end = min(length, start + cs)
-                // The last cluster of an image may be partial: zero-padded, as QEMU does.
-                scratch.replaceSubrange(0..<(end - start), with: input[start..<end])
-                if end - start < cs { for k in (end - start)..<cs { scratch[k] = 0 } }
-                do {
-                    let out = try compressor.compress(scratch, range: 0..<cs)
-                    results.withLock { $0[i] = out }
-                } catch {
-                    failure.withLock { $0 = "\(error)" }
-                }
-            }
-        }
-        if let message = failure.withLock({ $0 }) { throw ImageError(.io, "compression failed: \(message)") }
-        return results.withLock { $0 }
-    }
+/// Tells the reader thread to stop early (the writer failed).
+final class StopFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
 }

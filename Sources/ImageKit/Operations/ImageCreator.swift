@@ -5,14 +5,15 @@ import QCow2Format
 /// `qemu-img create`: raw files and qcow2 images.
 public enum ImageCreator {
     /// Creates a qcow2 image at `path` (truncating an existing file), and its data file when named.
+    /// - Parameter flushes: false opens the file with `cache=unsafe` semantics (no fdatasync).
     /// - Returns: the image opened read-write when `openAfter`.
     @discardableResult
-    public static func createQCow2(path: String, options: QCow2CreateOptions, openAfter: Bool = false) throws
-        -> QCow2Image
-    {
+    public static func createQCow2(
+        path: String, options: QCow2CreateOptions, openAfter: Bool = false, flushes: Bool = true
+    ) throws -> QCow2Image {
         let device: BlockFile
         do {
-            device = try BlockFile(path: path, writable: true, create: true, truncate: true)
+            device = try BlockFile(path: path, writable: true, create: true, truncate: true, ignoresFlush: !flushes)
         } catch {
             throw ImageError(.open, "\(path): Could not create '\(path)': \(ImageError.reason(error))")
         }

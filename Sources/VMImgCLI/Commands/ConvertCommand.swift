@@ -92,6 +92,7 @@ struct ConvertCommand: ParsableCommand {
         request.salvage = salvage
         request.bitmaps = bitmaps
         request.keepSnapshots = keepSnapshots
+        request.cache = cache.cache
         let printer = progress.printer(quiet: quiet.quiet, step: 1)
         printer.update(0)
         try engine { try $0.convert(request, progress: printer.update) }
