@@ -1,3 +1,4 @@
+import BlockIO
 import Foundation
 import TestSupport
 import Testing
@@ -131,9 +132,10 @@ struct InstanceCLITests {
             kill(holder.processIdentifier, SIGKILL)
             holder.waitUntilExit()
         }
-        // Wait until QEMU has the image locked (qemu-img info fails without -U).
+        // Wait until QEMU has the image locked. Probe the lock bytes without taking any: a
+        // `qemu-img info` here would itself lock the image and could make QEMU fail to start.
         let deadline = Date().addingTimeInterval(30)
-        while try Qemu.img(["info", drive]).status == 0 {
+        while try !LockProbe(path: drive).hasWriter {
             try #require(Date() < deadline && holder.isRunning, "QEMU never locked \(drive)")
             Thread.sleep(forTimeInterval: 0.1)
         }
