@@ -17,15 +17,7 @@ extension QCow2State {
     /// Loads an L2 table through the cache, refusing one that is misaligned or outside the file.
     mutating func l2Table(at offset: UInt64, file: any BlockDevice) throws -> [UInt64] {
         if let table = l2Cache.get(offset) { return table }
-        guard geometry.isClusterAligned(offset) else {
-            throw QCow2Error.corrupt(offset: offset, reason: "L2 table offset 0x\(hex(offset)) unaligned")
-        }
-        let (end, overflow) = offset.addingReportingOverflow(UInt64(geometry.clusterSize))
-        guard !overflow, end <= fileLength else {
-            throw QCow2Error.tableOutsideFile(
-                table: "L2 table", offset: offset, byteCount: UInt64(geometry.clusterSize), fileSize: fileLength)
-        }
-        let table = try file.readTable(at: offset, count: geometry.clusterSize / 8)
+        let table = try readL2Table(at: offset, file: file)
         l2Cache.put(offset, table, dirty: false)
         return table
     }

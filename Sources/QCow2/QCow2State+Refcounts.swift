@@ -2,18 +2,35 @@ import BlockIO
 import QCow2Format
 
 extension QCow2State {
-    /// Loads a refcount block through the cache, refusing one misaligned or outside the file.
-    mutating func refcountBlock(at offset: UInt64, file: any BlockDevice) throws -> [UInt8] {
-        if let block = refcountCache.get(offset) { return block }
+    /// Refuses a one-cluster table (`name`: "L2 table", "refcount block") that is misaligned or
+    /// does not lie wholly inside the file, before anything reads it.
+    func checkTableCluster(_ offset: UInt64, name: String) throws {
         guard geometry.isClusterAligned(offset) else {
-            throw QCow2Error.corrupt(offset: offset, reason: "refcount block offset 0x\(hex(offset)) unaligned")
+            throw QCow2Error.corrupt(offset: offset, reason: "\(name) offset 0x\(hex(offset)) unaligned")
         }
         let (end, overflow) = offset.addingReportingOverflow(UInt64(geometry.clusterSize))
         guard !overflow, end <= fileLength else {
             throw QCow2Error.tableOutsideFile(
-                table: "refcount block", offset: offset, byteCount: UInt64(geometry.clusterSize), fileSize: fileLength)
+                table: name, offset: offset, byteCount: UInt64(geometry.clusterSize), fileSize: fileLength)
         }
-        let block = try file.read(count: geometry.clusterSize, at: offset)
+    }
+
+    /// Reads a refcount block from the file after checking where it lies (no caching).
+    func readRefcountBlock(at offset: UInt64, file: any BlockDevice) throws -> [UInt8] {
+        try checkTableCluster(offset, name: "refcount block")
+        return try file.read(count: geometry.clusterSize, at: offset)
+    }
+
+    /// Reads an L2 table from the file after checking where it lies (no caching).
+    func readL2Table(at offset: UInt64, file: any BlockDevice) throws -> [UInt64] {
+        try checkTableCluster(offset, name: "L2 table")
+        return try file.readTable(at: offset, count: geometry.clusterSize / 8)
+    }
+
+    /// Loads a refcount block through the cache, refusing one misaligned or outside the file.
+    mutating func refcountBlock(at offset: UInt64, file: any BlockDevice) throws -> [UInt8] {
+        if let block = refcountCache.get(offset) { return block }
+        let block = try readRefcountBlock(at: offset, file: file)
         refcountCache.put(offset, block, dirty: false)
         return block
     }

@@ -64,29 +64,13 @@ extension QCow2State {
     /// scan over every table does not churn the cache.
     mutating func scanL2(_ offset: UInt64, file: any BlockDevice) throws -> [UInt64] {
         if let table = l2Cache.peek(offset) { return table }
-        guard geometry.isClusterAligned(offset) else {
-            throw QCow2Error.corrupt(offset: offset, reason: "L2 table offset 0x\(hex(offset)) unaligned")
-        }
-        let (end, overflow) = offset.addingReportingOverflow(UInt64(geometry.clusterSize))
-        guard !overflow, end <= fileLength else {
-            throw QCow2Error.tableOutsideFile(
-                table: "L2 table", offset: offset, byteCount: UInt64(geometry.clusterSize), fileSize: fileLength)
-        }
-        return try file.readTable(at: offset, count: geometry.clusterSize / 8)
+        return try readL2Table(at: offset, file: file)
     }
 
     /// A refcount block for a read-only pass (cache if there, else the file, uncached).
     mutating func scanRefcountBlock(_ offset: UInt64, file: any BlockDevice) throws -> [UInt8] {
         if let block = refcountCache.peek(offset) { return block }
-        guard geometry.isClusterAligned(offset) else {
-            throw QCow2Error.corrupt(offset: offset, reason: "refcount block offset 0x\(hex(offset)) unaligned")
-        }
-        let (end, overflow) = offset.addingReportingOverflow(UInt64(geometry.clusterSize))
-        guard !overflow, end <= fileLength else {
-            throw QCow2Error.tableOutsideFile(
-                table: "refcount block", offset: offset, byteCount: UInt64(geometry.clusterSize), fileSize: fileLength)
-        }
-        return try file.read(count: geometry.clusterSize, at: offset)
+        return try readRefcountBlock(at: offset, file: file)
     }
 
     /// The refcount of `cluster` in the old (current) state.
