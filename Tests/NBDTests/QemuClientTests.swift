@@ -161,7 +161,11 @@ func allocationGranules(_ target: String, format: String) throws -> [String] {
         let scratch = try Scratch(label: "nbd-cap")
         let image = try sampleImage(scratch)
         let server = try NBDServer(
-            configuration: .init(exports: [.init(name: "disk", path: image, readOnly: true)], port: 0, maxClients: 1))
+            // A long handshake deadline: the idle connection must hold the only slot however slowly
+            // qemu-io starts on a loaded machine.
+            configuration: .init(
+                exports: [.init(name: "disk", path: image, readOnly: true)], port: 0, maxClients: 1,
+                handshakeTimeout: .seconds(300)))
         let port = try #require(try await server.start().port)
         // Hold the only slot with an idle connection, then a client is turned away.
         let idle = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

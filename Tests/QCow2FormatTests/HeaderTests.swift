@@ -87,7 +87,7 @@ func qemuDefaultHeader() -> QCow2Header {
         #expect(error == .unknownIncompatibleFeatures(bits: 1 << 41, names: ["future feature"]))
         #expect(
             error?.description
-                == "Unsupported qcow2 feature(s): future feature; Unknown incompatible feature: 20000000000")
+                == "Unsupported qcow2 feature(s): future feature, Unknown incompatible feature: 20000000000")
     }
 
     @Test func cluster0RoundTripsWithBackingAndFeatureTable() throws {
