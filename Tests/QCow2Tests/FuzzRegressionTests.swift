@@ -25,6 +25,26 @@ func openFuzzed(_ bytes: [UInt8], writable: Bool = false) throws -> QCow2Image {
         cacheBytes: 1 << 20, requireDataFile: false)
 }
 
+/// A fresh image on a memory device with guest cluster 0 written, so L1[0] → L2 → one data cluster.
+func fuzzBaseImage(clusterBits: UInt32 = 9, size: UInt64 = 1 << 20) throws -> MemoryDevice {
+    let device = MemoryDevice(name: "fuzz.qcow2")
+    var options = QCow2CreateOptions(size: size)
+    options.clusterBits = clusterBits
+    try QCow2Image.create(on: device, filename: "fuzz.qcow2", options: options)
+    let image = try openFuzzed(device.bytes, writable: true)
+    let cs = 1 << Int(clusterBits)
+    try image.write([UInt8](repeating: 0x11, count: cs), range: 0..<cs, at: 0)
+    try image.close()
+    return MemoryDevice(bytes: (image.file as! MemoryDevice).bytes, name: "fuzz.qcow2")
+}
+
+/// Byte offset of guest cluster `index`'s L2 entry in `bytes` (L1[0]'s table).
+func l2EntryOffset(_ bytes: [UInt8], index: Int = 0) throws -> Int {
+    let header = try QCow2Header(decoding: bytes)
+    let l2 = bytes.bigEndianUInt64(at: Int(header.l1TableOffset)) & L1Entry.offsetMask
+    return Int(l2) + 8 * index
+}
+
 @Suite struct FuzzRegressionTests {
     /// FuzzHeader crash-350ae863: header_length 105 put the extension area inside the 8-byte
     /// compression field, so cluster 0 re-encoded (header_length kept, 112 bytes written) lost
@@ -40,5 +60,33 @@ func openFuzzed(_ bytes: [UInt8], writable: Bool = false) throws -> QCow2Image {
             bytes.replaceSubrange(100..<104, with: [0, 0, 0, length])
             #expect(throws: Never.self) { try QCow2Header(decoding: bytes) }
         }
+    }
+
+    /// FuzzWrite crash-1fd995bd: a COPIED L2 entry pointing at host 0x1f7fb3a6aada00 (far past the
+    /// end of a 110 KB file) took a partial write-zeroes in place; the memory device grew towards
+    /// 8 PiB. In-place writes now check the cluster (aligned, inside the file) and mark the image corrupt.
+    @Test func inPlaceWritePastEndOfFile() throws {
+        var bytes = try fuzzBaseImage().bytes
+        let at = try l2EntryOffset(bytes)
+        bytes.setBigEndianUInt64(0x001f_7fb3_a6aa_da00 | L2Entry.copiedFlag, at: at)
+        let image = try openFuzzed(bytes, writable: true)
+        #expect(throws: QCow2Error.self) { try image.writeZeroes(at: 100, count: 10) }
+        #expect(throws: QCow2Error.self) { try image.write([1, 2, 3], range: 0..<3, at: 7) }
+        // Nothing was written past the end, and the image refuses further writes.
+        #expect((image.file as! MemoryDevice).bytes.count == bytes.count)
+        #expect(throws: QCow2Error.self) { try image.write([1], range: 0..<1, at: 4096) }
+    }
+
+    /// Same path, unaligned host offset (QEMU's handle_copied check): the write would straddle two
+    /// host clusters, one of them possibly metadata.
+    @Test func inPlaceWriteUnalignedHostCluster() throws {
+        var bytes = try fuzzBaseImage(clusterBits: 12).bytes
+        let at = try l2EntryOffset(bytes)
+        let host = bytes.bigEndianUInt64(at: at) & L2Entry.offsetMask
+        bytes.setBigEndianUInt64((host + 512) | L2Entry.copiedFlag, at: at)
+        let image = try openFuzzed(bytes, writable: true)
+        let before = (image.file as! MemoryDevice).bytes
+        #expect(throws: QCow2Error.self) { try image.write([1, 2, 3], range: 0..<3, at: 0) }
+        #expect((image.file as! MemoryDevice).bytes == before)
     }
 }
