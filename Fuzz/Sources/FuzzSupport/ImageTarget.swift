@@ -14,7 +14,7 @@ public enum FuzzLimits {
 
 /// Opens `bytes` as a qcow2 image on a memory device, as the CLI would open a file.
 public func openImage(_ bytes: [UInt8], writable: Bool) -> QCow2Image? {
-    let device = MemoryDevice(bytes: bytes, name: "fuzz.qcow2", writable: writable)
+    let device = CappedDevice(bytes: bytes, name: "fuzz.qcow2", writable: writable)
     do {
         let (header, extensions) = try QCow2Image.readHeader(from: device)
         return try QCow2Image(
