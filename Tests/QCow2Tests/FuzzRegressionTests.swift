@@ -89,4 +89,29 @@ func l2EntryOffset(_ bytes: [UInt8], index: Int = 0) throws -> Int {
         #expect(throws: QCow2Error.self) { try image.write([1, 2, 3], range: 0..<3, at: 0) }
         #expect((image.file as! MemoryDevice).bytes == before)
     }
+
+    /// FuzzImage (found by reading the harness's access pattern against a snapshot seed): a snapshot
+    /// whose disk_size is 2^64 − 1 made a read near its end compute the end of the last L1 range,
+    /// 2^64, and trap on overflow. The lookup now clamps that range.
+    @Test func snapshotDiskSizeNear2To64() throws {
+        var bytes = try fuzzBaseImage().bytes
+        let header = try QCow2Header(decoding: bytes)
+        var snapshot = SnapshotEntry(
+            l1TableOffset: header.l1TableOffset, l1Size: header.l1Size, id: "1", name: "s", diskSize: UInt64.max)
+        snapshot.vmStateSize = 0
+        let table = SnapshotTable.encode([snapshot])
+        let tableOffset = (bytes.count + 511) / 512 * 512
+        bytes += [UInt8](repeating: 0, count: tableOffset - bytes.count) + table
+        bytes.replaceSubrange(60..<64, with: [0, 0, 0, 1])
+        bytes.setBigEndianUInt64(UInt64(tableOffset), at: 64)
+
+        let image = try openFuzzed(bytes)
+        let disk = try SnapshotDisk(image: image, snapshot: try #require(image.snapshots.first))
+        #expect(disk.virtualSize == UInt64.max)
+        let tail = try disk.read(count: 4096, at: UInt64.max - 3)
+        #expect(tail.allSatisfy { $0 == 0 })
+        let status = try disk.blockStatus(at: UInt64.max - 3, maxLength: 3)
+        #expect(status.kind == .unallocated && status.length == 3)
+        #expect(try disk.read(count: 512, at: 0) == [UInt8](repeating: 0x11, count: 512))
+    }
 }
