@@ -4,7 +4,9 @@
 #   bash Fuzz/run.sh [SECONDS] [TARGET...]      (default 60 s each; FuzzHeader FuzzImage FuzzWrite)
 #
 #   FUZZ_JOBS=N     parallel fuzzing processes per target (default 1)
-#   FUZZ_ARGS=...   extra libFuzzer flags (e.g. -dict=... or -seed=1)
+#   FUZZ_ARGS=...   extra libFuzzer flags, e.g. -seed=1, or `-fork=1 -ignore_timeouts=1 -ignore_ooms=1`
+#                   to keep going past slow units (-timeout is wall time: on a loaded machine a unit
+#                   taking 2 s of CPU can pass 10 s)
 #
 # Corpus: Fuzz/corpus/<Target>/ (grows, gitignored) plus the seeds from Fuzz/seed.sh (made when
 # missing). Crashes, leaks, timeouts and OOMs land in Fuzz/findings/<Target>/ (gitignored);
