@@ -41,9 +41,13 @@ for t in "${targets[@]}"; do
     rc=0
     # -timeout: one input may take 10 s; -rss_limit_mb and -malloc_limit_mb: a 2 GiB allocation
     # is a finding (the engine bounds memory whatever the image claims).
-    ./.build/release/"$t" "corpus/$t" corpus/seeds \
+    # CPU time, not only wall time: on a shared machine the fuzzer may get a fraction of a core.
+    TIMEFORMAT="$t: wall %R s, CPU user %U s + sys %S s"
+    { time ./.build/release/"$t" "corpus/$t" corpus/seeds \
         -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-        -artifact_prefix="findings/$t/" -print_final_stats=1 "${jobs[@]}" ${FUZZ_ARGS:-} >"$log" 2>&1 || rc=$?
+        -artifact_prefix="findings/$t/" -print_final_stats=1 "${jobs[@]}" ${FUZZ_ARGS:-} >"$log" 2>&1 || rc=$?; } \
+        2>"findings/$t/last-run.time"
+    cat "findings/$t/last-run.time"
     grep -E "^(#[0-9]+ +DONE|stat::|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)" "$log" || true
     grep -E "^stat::number_of_executed_units|^stat::average_exec_per_sec|DONE" "$log" | tail -3 || true
     if [[ $rc -ne 0 ]]; then
