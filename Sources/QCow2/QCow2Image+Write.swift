@@ -145,12 +145,14 @@ extension QCow2Image {
         let host = e.hostOffset
         let reason: String
         if !s.geometry.isClusterAligned(host) {
-            reason = "Preallocated zero/normal cluster offset 0x\(hex(host)) unaligned (guest offset: 0x\(hex(clusterStart)))"
+            reason = "Preallocated zero/normal cluster offset 0x\(hex(host)) unaligned (guest offset: "
+                + "0x\(hex(clusterStart)))"
         } else if s.header.hasExternalDataFile && host != clusterStart {
             reason = "External data file host cluster offset 0x\(hex(host)) does not match guest cluster offset: "
                 + "0x\(hex(clusterStart))"
         } else if !s.header.hasExternalDataFile && host >= s.fileLength {
-            reason = "Cluster offset 0x\(hex(host)) lies past the end of the file (guest offset: 0x\(hex(clusterStart)))"
+            reason = "Cluster offset 0x\(hex(host)) lies past the end of the file (guest offset: "
+                + "0x\(hex(clusterStart)))"
         } else {
             return
         }
