@@ -114,4 +114,25 @@ func l2EntryOffset(_ bytes: [UInt8], index: Int = 0) throws -> Int {
         #expect(status.kind == .unallocated && status.length == 3)
         #expect(try disk.read(count: 512, at: 0) == [UInt8](repeating: 0x11, count: 512))
     }
+
+    /// FuzzHeader crash-972d5914: a 10-byte backing format extension holding 0xff 0xff 0xf9 decoded
+    /// with U+FFFD replacements; cluster 0 re-encoded it as 16 bytes, which the decoder then refused
+    /// (limit 15). Names in cluster 0 must now be valid UTF-8.
+    @Test func backingFormatNotUTF8() throws {
+        var bytes = fuzzHeader(clusterBits: 12) { $0.headerLength = 112 }
+        let format: [UInt8] = [0, 0, 0, 0x0c, 0, 0xff, 0xff, 0xf9, 0, 0x10]
+        bytes += [0xe2, 0x79, 0x2a, 0xca, 0, 0, 0, 10] + format + [0, 0, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
+        bytes += [UInt8](repeating: 0, count: 4096 - bytes.count)
+        let header = try QCow2Header(decoding: bytes)
+        #expect(throws: QCow2Error.invalid(field: "backing format extension", reason: "not valid UTF-8")) {
+            try HeaderExtensions(decoding: bytes, header: header)
+        }
+        // A valid name (NULs included) still decodes and survives re-encoding.
+        bytes.replaceSubrange(120..<130, with: [0, 0, 0, 0x0c, 0, 0x71, 0x63, 0x6f, 0, 0x10])
+        let extensions = try HeaderExtensions(decoding: bytes, header: header)
+        var newHeader = header
+        let cluster0 = try #require(extensions.encodeCluster0(header: &newHeader))
+        let again = try HeaderExtensions(decoding: cluster0, header: try QCow2Header(decoding: cluster0))
+        #expect(again.backingFormat == extensions.backingFormat)
+    }
 }
