@@ -35,8 +35,9 @@ extension QCow2State {
         let l1Table = table ?? l1
         let g = geometry
         let l1Index = g.l1Index(offset)
-        let l1End = (UInt64(l1Index) + 1) * g.bytesPerL1Entry
-        let limit = min(maxLength, l1End - offset)
+        // A snapshot's disk_size may claim up to 2^64 − 1 bytes: the last L1 range ends at 2^64.
+        let (l1End, pastEnd) = (UInt64(l1Index) + 1).multipliedReportingOverflow(by: g.bytesPerL1Entry)
+        let limit = pastEnd ? maxLength : min(maxLength, l1End - offset)
         guard l1Index < l1Table.count else { return (.unallocated, maxLength) }
         let l1Entry = L1Entry(raw: l1Table[l1Index])
         guard l1Entry.l2Offset != 0 else { return (.unallocated, limit) }

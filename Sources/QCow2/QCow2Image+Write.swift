@@ -69,6 +69,7 @@ extension QCow2Image {
         let old = s.entry(table, l2Index)
         let clusterStart = pos - UInt64(inCluster)
         if canWriteInPlace(old, s) {
+            try checkInPlace(old, &s, clusterStart: clusterStart)
             var entry = old
             var head = inCluster
             var tail = inCluster + n
@@ -104,6 +105,7 @@ extension QCow2Image {
             host = clusterStart
             try (dataFile ?? file).write(merged, at: host)
         } else if old.clusterType(extendedL2: g.extendedL2, externalDataFile: false) == .zeroAllocated && old.isCopied {
+            try checkInPlace(old, &s, clusterStart: clusterStart)
             host = old.hostOffset
             try file.write(merged, at: host)
         } else {
@@ -134,6 +136,28 @@ extension QCow2Image {
         case .normal: return e.isCopied || external
         default: return false
         }
+    }
+
+    /// Before writing into the cluster an entry already points at: QEMU's `handle_copied` alignment
+    /// check, the data-file identity mapping, and (stricter) a start inside the image file, so a
+    /// hostile entry cannot aim a write far past the end. A failure marks the image corrupt.
+    func checkInPlace(_ e: L2Entry, _ s: inout QCow2State, clusterStart: UInt64) throws {
+        let host = e.hostOffset
+        let reason: String
+        if !s.geometry.isClusterAligned(host) {
+            reason = "Preallocated zero/normal cluster offset 0x\(hex(host)) unaligned (guest offset: "
+                + "0x\(hex(clusterStart)))"
+        } else if s.header.hasExternalDataFile && host != clusterStart {
+            reason = "External data file host cluster offset 0x\(hex(host)) does not match guest cluster offset: "
+                + "0x\(hex(clusterStart))"
+        } else if !s.header.hasExternalDataFile && host >= s.fileLength {
+            reason = "Cluster offset 0x\(hex(host)) lies past the end of the file (guest offset: "
+                + "0x\(hex(clusterStart)))"
+        } else {
+            return
+        }
+        s.markedCorrupt = true
+        throw QCow2Error.corrupt(offset: host, reason: reason)
     }
 
     /// Bytes `range` of the guest cluster at `clusterStart` as this layer shows them.

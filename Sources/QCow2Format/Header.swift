@@ -98,6 +98,11 @@ extension QCow2Header {
                 throw .fieldOutOfRange(
                     field: "header_length", value: UInt64(headerLength), allowed: 104...UInt64(1 << clusterBits))
             }
+            // The spec requires a multiple of 8 (QEMU 7.2 does not check). 105...111 would put the
+            // extensions inside the 8-byte compression field that `encode()` writes whole.
+            guard headerLength % 8 == 0 else {
+                throw .invalid(field: "header_length", reason: "\(headerLength) is not a multiple of 8")
+            }
         }
         let cs = UInt64(1) << clusterBits
         guard UInt64(headerLength) <= cs else {

@@ -84,7 +84,7 @@ extension HeaderExtensions {
             }
             var br = ByteReader(cluster0, structure: "backing file name")
             try br.seek(to: Int(header.backingFileOffset))
-            backingFile = String(decoding: try br.bytes(length), as: UTF8.self)
+            backingFile = try Self.name(try br.bytes(length), field: "backing file name")
         }
     }
 
@@ -94,7 +94,7 @@ extension HeaderExtensions {
             guard data.count <= Self.maxBackingFormatName else {
                 throw .tooLarge(field: "backing format extension", value: UInt64(data.count), limit: 15)
             }
-            backingFormat = String(decoding: data, as: UTF8.self)
+            backingFormat = try Self.name(data, field: "backing format extension")
         case HeaderExtensionType.featureNameTable:
             var r = ByteReader(data, structure: "feature name table")
             while r.remaining >= 48 {
@@ -116,10 +116,20 @@ extension HeaderExtensions {
             var r = ByteReader(data, structure: "encryption header pointer")
             encryptionHeader = (try r.uint64(), try r.uint64())
         case HeaderExtensionType.externalDataFile:
-            externalDataFile = String(decoding: data, as: UTF8.self)
+            externalDataFile = try Self.name(data, field: "data file name")
         default:
             unknownStorage.append(UnknownExtension(type: type, data: data))
         }
+    }
+
+    /// A name stored in cluster 0, refused unless valid UTF-8 (stricter than QEMU): decoding would
+    /// replace bad bytes with U+FFFD, so the name re-encoded longer (a 10-byte backing format became
+    /// 16 bytes, over its limit) and named a different file.
+    static func name(_ bytes: [UInt8], field: String) throws(QCow2Error) -> String {
+        guard let name = String(validating: bytes, as: UTF8.self) else {
+            throw .invalid(field: field, reason: "not valid UTF-8")
+        }
+        return name
     }
 
     /// Names for `bits` from the feature name table (incompatible kind); bits without a name stay in
