@@ -106,7 +106,7 @@ func l2EntryOffset(_ bytes: [UInt8], index: Int = 0) throws -> Int {
         bytes.setBigEndianUInt64(UInt64(tableOffset), at: 64)
 
         let image = try openFuzzed(bytes)
-        let disk = try SnapshotDisk(image: image, snapshot: try #require(image.snapshots.first))
+        let disk = try SnapshotView(image: image, selector: .id("1"))
         #expect(disk.virtualSize == UInt64.max)
         let tail = try disk.read(count: 4096, at: UInt64.max - 3)
         #expect(tail.allSatisfy { $0 == 0 })
