@@ -66,11 +66,16 @@ extension BlockDevice {
 
 /// An I/O failure with the device, the operation and the errno, printed as one line.
 public struct BlockIOError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The file (or device name) involved.
     public var path: String
+    /// What failed: `open`, `read`, `write`, `flush`, `lock`, ….
     public var operation: String
+    /// The errno value (EAGAIN for lock conflicts).
     public var errno: Int32
+    /// Extra text replacing the errno text in the message, e.g. QEMU's lock message.
     public var detail: String
 
+    /// An error for `operation` on `path`.
     public init(path: String, operation: String, errno: Int32, detail: String = "") {
         self.path = path
         self.operation = operation
@@ -78,6 +83,7 @@ public struct BlockIOError: Error, Equatable, Sendable, CustomStringConvertible 
         self.detail = detail
     }
 
+    /// One line: `<path>: <operation> failed: <reason>`.
     public var description: String {
         detail.isEmpty ? "\(path): \(operation) failed: \(errnoText)" : "\(path): \(operation) failed: \(detail)"
     }

@@ -137,7 +137,8 @@ extension BlockFile {
                     copied += UInt64(n)
                     continue
                 }
-                guard Self.isUnsupported(err) || err == 18 || err == 1 else { throw error("copy", err) }  // EXDEV, EPERM
+                // EXDEV (older kernels, across file systems) and EPERM (some FUSE) mean "copy by hand".
+                guard Self.isUnsupported(err) || err == 18 || err == 1 else { throw error("copy", err) }
                 useKernel = false
             }
             let chunk = min(want, 1 << 20)

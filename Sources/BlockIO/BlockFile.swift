@@ -29,6 +29,10 @@ public final class BlockFile: BlockDevice {
     /// - Throws: ``BlockIOError`` with operation `open` and the errno; a directory gives `EISDIR`
     ///   ("Is a directory") even when opened read-only.
     public init(path: String, writable: Bool, create: Bool = false, truncate: Bool = false) throws(BlockIOError) {
+        // Linux truncates even with O_RDONLY|O_TRUNC; refuse the combination outright.
+        guard writable || !truncate else {
+            throw BlockIOError(path: path, operation: "open", errno: 22, detail: "truncate needs a writable open")
+        }
         var fd: Int32 = -1
         let err = unsafe cblockio_open(path, writable ? 1 : 0, create ? 1 : 0, truncate ? 1 : 0, &fd)
         guard err == 0 else { throw BlockIOError(path: path, operation: "open", errno: err) }
@@ -81,6 +85,7 @@ public final class BlockFile: BlockDevice {
         return start
     }
 
+    /// Current length in bytes.
     public func length() throws(BlockIOError) -> UInt64 {
         var size: Int64 = 0
         var kind: Int32 = 0
@@ -89,6 +94,7 @@ public final class BlockFile: BlockDevice {
         return UInt64(clamping: size)
     }
 
+    /// Reads `range.count` bytes at `offset` into `buffer[range]`; zeros past the end.
     public func read(into buffer: inout [UInt8], range: Range<Int>, at offset: UInt64) throws(BlockIOError) {
         guard range.lowerBound >= 0, range.upperBound <= buffer.count else {
             throw error("read", 22, "range \(range) outside a buffer of \(buffer.count) bytes")
@@ -154,6 +160,7 @@ public final class BlockFile: BlockDevice {
         return 0
     }
 
+    /// Writes `buffer[range]` at `offset`, growing the device if needed.
     public func write(_ buffer: [UInt8], range: Range<Int>, at offset: UInt64) throws(BlockIOError) {
         guard isWritable else { throw error("write", 9, "file is open read-only") }  // EBADF
         guard range.lowerBound >= 0, range.upperBound <= buffer.count else {
@@ -170,11 +177,13 @@ public final class BlockFile: BlockDevice {
         guard err == 0 else { throw error("write", err) }
     }
 
+    /// Makes completed writes durable.
     public func flush() throws(BlockIOError) {
         let err = cblockio_fdatasync(descriptor)
         guard err == 0 else { throw error("flush", err) }
     }
 
+    /// Truncates or extends (sparse) to `length` bytes.
     public func setLength(_ length: UInt64) throws(BlockIOError) {
         guard isWritable else { throw error("truncate", 9, "file is open read-only") }
         let size = try span("truncate", length, 0)

@@ -86,7 +86,9 @@ public final class FaultInjectingDevice: BlockDevice {
         self.base = base
     }
 
+    /// The wrapped device's name.
     public var name: String { base.name }
+    /// Whether the wrapped device is writable.
     public var isWritable: Bool { base.isWritable }
 
     /// Arms a fault (several may be armed at once).
@@ -189,6 +191,7 @@ public final class FaultInjectingDevice: BlockDevice {
         }
     }
 
+    /// Current length in bytes.
     public func length() throws(BlockIOError) -> UInt64 {
         try state.withLock { (s: inout State) throws(BlockIOError) in
             guard s.lastCut == nil else { throw error("stat", 5, "device powered off") }
@@ -196,6 +199,7 @@ public final class FaultInjectingDevice: BlockDevice {
         }
     }
 
+    /// Reads `range.count` bytes at `offset` into `buffer[range]`; zeros past the end.
     public func read(into buffer: inout [UInt8], range: Range<Int>, at offset: UInt64) throws(BlockIOError) {
         let injected: Int32? = try state.withLock { (s: inout State) throws(BlockIOError) in
             guard s.lastCut == nil else { throw error("read", 5, "device powered off") }
@@ -208,6 +212,7 @@ public final class FaultInjectingDevice: BlockDevice {
         try base.read(into: &buffer, range: range, at: offset)
     }
 
+    /// Writes `buffer[range]` at `offset`, growing the device if needed.
     public func write(_ buffer: [UInt8], range: Range<Int>, at offset: UInt64) throws(BlockIOError) {
         guard range.lowerBound >= 0, range.upperBound <= buffer.count else {
             throw error("write", 22, "range \(range) outside a buffer of \(buffer.count) bytes")
@@ -215,6 +220,7 @@ public final class FaultInjectingDevice: BlockDevice {
         try mutate("write", .write(offset, Array(buffer[range])), affecting: (offset, UInt64(range.count)))
     }
 
+    /// Makes completed writes durable.
     public func flush() throws(BlockIOError) {
         try state.withLock { (s: inout State) throws(BlockIOError) in
             guard s.lastCut == nil else { throw error("flush", 5, "device powered off") }
@@ -228,25 +234,30 @@ public final class FaultInjectingDevice: BlockDevice {
         }
     }
 
+    /// Truncates or extends (sparse) to `length` bytes.
     public func setLength(_ length: UInt64) throws(BlockIOError) {
         // Shrinking overwrites the tail: log it so a power cut can restore it.
         let old = try self.length()
         try mutate("truncate", .setLength(length), affecting: (min(old, length), old > length ? old - length : 0))
     }
 
+    /// Reserves space for the range.
     public func preallocate(offset: UInt64, count: UInt64) throws(BlockIOError) {
         try mutate("fallocate", .preallocate(offset, count), affecting: (offset, 0))
     }
 
+    /// Makes the range read as zero.
     public func discard(offset: UInt64, count: UInt64) throws(BlockIOError) {
         try mutate("discard", .discard(offset, count), affecting: (offset, count))
     }
 
+    /// The next offset ≥ `offset` holding data, or nil.
     public func nextData(from offset: UInt64) throws(BlockIOError) -> UInt64? {
         guard !isPoweredOff else { throw error("seek", 5, "device powered off") }
         return try base.nextData(from: offset)
     }
 
+    /// The next offset ≥ `offset` starting a hole.
     public func nextHole(from offset: UInt64) throws(BlockIOError) -> UInt64 {
         guard !isPoweredOff else { throw error("seek", 5, "device powered off") }
         return try base.nextHole(from: offset)

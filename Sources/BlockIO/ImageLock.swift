@@ -26,7 +26,9 @@ public enum LockedFormat: Sendable, Equatable {
 
 /// QEMU block permissions (`BLK_PERM_*`), one lock byte each.
 public struct BlockPermissions: OptionSet, Sendable, Hashable {
+    /// The `BLK_PERM_*` mask (bits 0–3).
     public let rawValue: UInt8
+    /// A mask; bits above `BLK_PERM_ALL` are dropped.
     public init(rawValue: UInt8) { self.rawValue = rawValue & 0x0f }
 
     /// `BLK_PERM_CONSISTENT_READ`, bytes 100/200.

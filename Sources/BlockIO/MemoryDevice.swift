@@ -37,8 +37,10 @@ public final class MemoryDevice: BlockDevice {
         return start + count
     }
 
+    /// Current length in bytes.
     public func length() throws(BlockIOError) -> UInt64 { storage.withLock { UInt64($0.count) } }
 
+    /// Reads `range.count` bytes at `offset` into `buffer[range]`; zeros past the end.
     public func read(into buffer: inout [UInt8], range: Range<Int>, at offset: UInt64) throws(BlockIOError) {
         guard range.lowerBound >= 0, range.upperBound <= buffer.count else {
             throw error("read", 22, "range \(range) outside a buffer of \(buffer.count) bytes")
@@ -53,6 +55,7 @@ public final class MemoryDevice: BlockDevice {
         for i in (range.lowerBound + copied.count)..<range.upperBound { buffer[i] = 0 }
     }
 
+    /// Writes `buffer[range]` at `offset`, growing the device if needed.
     public func write(_ buffer: [UInt8], range: Range<Int>, at offset: UInt64) throws(BlockIOError) {
         guard isWritable else { throw error("write", 9, "device is read-only") }
         guard range.lowerBound >= 0, range.upperBound <= buffer.count else {
@@ -65,8 +68,10 @@ public final class MemoryDevice: BlockDevice {
         }
     }
 
+    /// Makes completed writes durable.
     public func flush() throws(BlockIOError) {}
 
+    /// Truncates or extends (sparse) to `length` bytes.
     public func setLength(_ length: UInt64) throws(BlockIOError) {
         guard isWritable else { throw error("truncate", 9, "device is read-only") }
         let newCount = try end("truncate", length, 0)
@@ -100,10 +105,12 @@ public final class MemoryDevice: BlockDevice {
         }
     }
 
+    /// The next offset ≥ `offset` holding data, or nil.
     public func nextData(from offset: UInt64) throws(BlockIOError) -> UInt64? {
         offset < (try length()) ? offset : nil
     }
 
+    /// The next offset ≥ `offset` starting a hole.
     public func nextHole(from offset: UInt64) throws(BlockIOError) -> UInt64 {
         max(offset, try length())
     }

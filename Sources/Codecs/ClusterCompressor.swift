@@ -59,10 +59,11 @@ import CZstd
     /// Mirrors QEMU: the output buffer is `clusterSize - 1` bytes, and a result that does not
     /// fit means "store this cluster uncompressed".
     /// - Returns: The compressed bytes, or nil when they would not be smaller than a cluster.
-    /// - Throws: ``CodecError/rangeOutOfBounds(range:bufferCount:)`` or
-    ///   ``CodecError/compressionFailed(codec:code:)``.
+    /// - Throws: ``CodecError/rangeOutOfBounds(range:bufferCount:)``,
+    ///   ``CodecError/inputTooLarge(count:limit:)`` or ``CodecError/compressionFailed(codec:code:)``.
     public func compress(_ input: [UInt8], range: Range<Int>) throws(CodecError) -> [UInt8]? {
         try checkRange(range, in: input.count)
+        guard range.count <= clusterSize else { throw .inputTooLarge(count: range.count, limit: clusterSize) }
         var output = [UInt8](repeating: 0, count: clusterSize - 1)
         let produced: Int?
         if let stream = unsafe zstream {
@@ -77,9 +78,10 @@ import CZstd
         return output
     }
 
-    private func deflate(_ stream: UnsafeMutablePointer<z_stream>, _ input: [UInt8], _ range: Range<Int>,
-                         _ output: inout [UInt8]) throws(CodecError) -> Int?
-    {
+    private func deflate(
+        _ stream: UnsafeMutablePointer<z_stream>, _ input: [UInt8], _ range: Range<Int>,
+        _ output: inout [UInt8]
+    ) throws(CodecError) -> Int? {
         _ = unsafe deflateReset(stream)
         let capacity = output.count
         let ret: Int32 = unsafe input.withUnsafeBytes { src in
@@ -105,9 +107,10 @@ import CZstd
         }
     }
 
-    private func zstdCompress(_ context: OpaquePointer, _ input: [UInt8], _ range: Range<Int>,
-                              _ output: inout [UInt8]) throws(CodecError) -> Int?
-    {
+    private func zstdCompress(
+        _ context: OpaquePointer, _ input: [UInt8], _ range: Range<Int>,
+        _ output: inout [UInt8]
+    ) throws(CodecError) -> Int? {
         // A session reset keeps the (default) parameters; QEMU creates a fresh context, same output.
         _ = unsafe ZSTD_CCtx_reset(context, ZSTD_reset_session_only)
         let capacity = output.count

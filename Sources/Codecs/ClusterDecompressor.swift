@@ -46,7 +46,8 @@ import CZstd
         case .zstd:
             guard let context = unsafe ZSTD_createDCtx() else { throw .initializationFailed(codec: "zstd", code: 0) }
             // Decode straight into the caller's buffer: no window buffer sized by the frame header.
-            let ret = unsafe ZSTD_DCtx_setParameter(context, ZSTD_dParameter(UInt32(vmimg_zstd_param_stable_out_buffer())), 1)
+            let ret = unsafe ZSTD_DCtx_setParameter(
+                context, ZSTD_dParameter(UInt32(vmimg_zstd_param_stable_out_buffer())), 1)
             guard ZSTD_isError(ret) == 0 else {
                 _ = unsafe ZSTD_freeDCtx(context)
                 throw .initializationFailed(codec: "zstd", code: Int(ZSTD_getErrorCode(ret).rawValue))
@@ -81,9 +82,10 @@ import CZstd
     {
         try checkRange(range, in: input.count)
         try checkRange(outputRange, in: output.count)
-        if let limit = clusterSize, outputRange.count > limit {
-            throw .outputTooLarge(requested: outputRange.count, limit: limit)
-        }
+        // Bounded by the cluster size, and so also by zlib's 32-bit counters.
+        let limit = clusterSize ?? clusterSizeLimits.upperBound
+        guard outputRange.count <= limit else { throw .outputTooLarge(requested: outputRange.count, limit: limit) }
+        guard range.count <= UInt32.max else { throw .rangeOutOfBounds(range: range, bufferCount: input.count) }
         guard !outputRange.isEmpty else { return }
         if let stream = unsafe zstream {
             if let decompressor = unsafe fast, unsafe fastInflate(decompressor, input, range, &output, outputRange) {
@@ -98,9 +100,10 @@ import CZstd
     /// libdeflate's verdict when it is unambiguous: a complete stream producing exactly the
     /// cluster. Anything else (longer stream, no end marker, errors) is left to zlib, whose
     /// behaviour is QEMU's definition of valid.
-    private func fastInflate(_ decompressor: OpaquePointer, _ input: [UInt8], _ range: Range<Int>,
-                             _ output: inout [UInt8], _ outputRange: Range<Int>) -> Bool
-    {
+    private func fastInflate(
+        _ decompressor: OpaquePointer, _ input: [UInt8], _ range: Range<Int>,
+        _ output: inout [UInt8], _ outputRange: Range<Int>
+    ) -> Bool {
         unsafe input.withUnsafeBytes { src in
             unsafe output.withUnsafeMutableBytes { dst in
                 guard let inBase = src.baseAddress, let outBase = dst.baseAddress else { return false }
@@ -114,9 +117,10 @@ import CZstd
         }
     }
 
-    private func inflate(_ stream: UnsafeMutablePointer<z_stream>, _ input: [UInt8], _ range: Range<Int>,
-                         _ output: inout [UInt8], _ outputRange: Range<Int>) throws(CodecError)
-    {
+    private func inflate(
+        _ stream: UnsafeMutablePointer<z_stream>, _ input: [UInt8], _ range: Range<Int>,
+        _ output: inout [UInt8], _ outputRange: Range<Int>
+    ) throws(CodecError) {
         _ = unsafe inflateReset(stream)
         let (ret, left): (Int32, Int) = unsafe input.withUnsafeBytes { src in
             unsafe output.withUnsafeMutableBytes { dst in
@@ -144,13 +148,15 @@ import CZstd
         case Z_MEM_ERROR: reason = "out of memory"
         default: reason = "inflate returned \(ret)"
         }
-        throw .corruptData(codec: "zlib", produced: outputRange.count - max(left, 0), expected: outputRange.count,
-                           reason: reason)
+        throw .corruptData(
+            codec: "zlib", produced: outputRange.count - max(left, 0), expected: outputRange.count,
+            reason: reason)
     }
 
-    private func zstdDecompress(_ context: OpaquePointer, _ input: [UInt8], _ range: Range<Int>,
-                                _ output: inout [UInt8], _ outputRange: Range<Int>) throws(CodecError)
-    {
+    private func zstdDecompress(
+        _ context: OpaquePointer, _ input: [UInt8], _ range: Range<Int>,
+        _ output: inout [UInt8], _ outputRange: Range<Int>
+    ) throws(CodecError) {
         // Parameters (stable output buffer) survive a session reset.
         _ = unsafe ZSTD_DCtx_reset(context, ZSTD_reset_session_only)
         let (failure, produced): (String?, Int) = unsafe input.withUnsafeBytes { src in

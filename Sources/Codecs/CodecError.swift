@@ -20,8 +20,10 @@ public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedClusterSize(Int)
     /// A range does not lie inside its buffer.
     case rangeOutOfBounds(range: Range<Int>, bufferCount: Int)
-    /// The output range is larger than the cluster size this decompressor was made for.
+    /// The output range is larger than the cluster size (or 2 MiB when none was given).
     case outputTooLarge(requested: Int, limit: Int)
+    /// More input than one cluster was given to the compressor.
+    case inputTooLarge(count: Int, limit: Int)
     /// The library could not set up a stream (usually out of memory).
     case initializationFailed(codec: String, code: Int)
     /// The compressor failed for a reason other than "does not fit".
@@ -29,6 +31,7 @@ public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The compressed data is corrupt or too short to fill the cluster.
     case corruptData(codec: String, produced: Int, expected: Int, reason: String)
 
+    /// One line, e.g. `zlib: corrupt compressed cluster: input ended early (512 of 65536 bytes produced)`.
     public var description: String {
         switch self {
         case .unsupportedClusterSize(let size):
@@ -37,6 +40,8 @@ public enum CodecError: Error, Equatable, Sendable, CustomStringConvertible {
             return "range \(range.lowerBound)..<\(range.upperBound) is outside a buffer of \(count) bytes"
         case .outputTooLarge(let requested, let limit):
             return "decompressed size \(requested) exceeds the cluster size \(limit)"
+        case .inputTooLarge(let count, let limit):
+            return "cannot compress \(count) bytes into one cluster of \(limit) bytes"
         case .initializationFailed(let codec, let code):
             return "\(codec): could not initialise the stream (code \(code))"
         case .compressionFailed(let codec, let code):

@@ -16,7 +16,7 @@ extension VirtualDisk {
     /// - Parameter read: reads guest bytes (the active layer, or a snapshot through a closure).
     public func exportRaw(
         to device: any BlockDevice, options: RawExportOptions = RawExportOptions(),
-        progress: ((UInt64, UInt64) -> Void)? = nil,
+        progress: (UInt64, UInt64) -> Void = { _, _ in },
         read: ((inout [UInt8], Range<Int>, UInt64) throws -> Void)? = nil
     ) throws {
         let size = virtualSize
@@ -30,7 +30,7 @@ extension VirtualDisk {
                 let e = try chainStatus(at: offset, maxLength: UInt64(count))
                 if e.zero {
                     offset += e.length
-                    progress?(offset, size)
+                    progress(offset, size)
                     continue
                 }
                 let n = Int(min(e.length, UInt64(count)))
@@ -42,7 +42,7 @@ extension VirtualDisk {
                 try writeNonZero(buffer, count: count, at: offset, to: device, granularity: options.sparseSize)
                 offset += UInt64(count)
             }
-            progress?(offset, size)
+            progress(offset, size)
         }
     }
 }

@@ -18,6 +18,10 @@ public struct OpenOptions: Sendable {
     public var openBacking: Bool
     /// Longest backing chain followed; deeper is an error (a loop would otherwise never end).
     public var maxChainDepth: Int
+    /// Metadata only (`info`): no data file is opened, as qemu-img info since CVE-2024-4467.
+    public var inspectOnly = false
+    /// `check -r` repairs a dirty image itself, so the open must not.
+    public var skipDirtyRepair = false
 
     public init(
         format: String? = nil, writable: Bool = false, forceShare: Bool = false, allowDataFile: Bool = false,
@@ -65,10 +69,17 @@ public enum ImageOpener {
         }
         let identity = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
         if seen.contains(identity) {
-            throw ImageError(.policy, "Could not open '\(path)': backing chain loops back to '\(path)'")
+            throw ImageError(.open, "Could not open '\(path)': backing chain loops back to '\(path)'")
         }
         seen.append(identity)
         let detected = try format ?? probe(device)
+        let mode: LockMode = options.forceShare ? .shareAll : (options.writable && depth == 0 ? .readWrite : .readOnly)
+        do {
+            try device.lock(mode, format: detected == "qcow2" ? .qcow2 : .raw)
+        } catch {
+            let hint = error.lockHint.map { "; " + $0 } ?? ""
+            throw ImageError(.open, "Could not open '\(path)': \(error.detail.isEmpty ? error.errnoText : error.detail)\(hint)")
+        }
         if detected == "raw" {
             return try RawImage(device: device, filename: path)
         }
@@ -78,7 +89,7 @@ public enum ImageOpener {
             if options.openBacking, let name = extensions.backingFile {
                 guard depth + 1 < options.maxChainDepth else {
                     throw ImageError(
-                        .policy, "Could not open '\(path)': backing chain deeper than \(options.maxChainDepth)")
+                        .open, "Could not open '\(path)': backing chain deeper than \(options.maxChainDepth)")
                 }
                 let resolved = try resolveBacking(name, overlay: path)
                 let backingFormat = try backingFormat(extensions.backingFormat, resolved: resolved, overlay: path)
@@ -87,12 +98,18 @@ public enum ImageOpener {
                 backing = try open(resolved, format: backingFormat, options: chainOptions, depth: depth + 1, seen: &seen)
             }
             var dataFile: (any BlockDevice)?
-            if header.hasExternalDataFile {
+            if header.hasExternalDataFile && !options.inspectOnly {
                 dataFile = try openDataFile(extensions.externalDataFile, options: options, image: path, depth: depth)
             }
-            return try QCow2Image(
+            let image = try QCow2Image(
                 device: device, filename: path, header: header, extensions: extensions,
-                writable: options.writable && depth == 0, backing: backing, dataFile: dataFile)
+                writable: options.writable && depth == 0, backing: backing, dataFile: dataFile,
+                requireDataFile: !options.inspectOnly)
+            // QEMU repairs a dirty (lazy refcounts) image on every read-write open.
+            if image.isWritable && header.incompatibleFeatures.contains(.dirty) && !options.skipDirtyRepair {
+                _ = try image.rebuildRefcountsIfDirty()
+            }
+            return image
         } catch let error as ImageError {
             throw error
         } catch {
@@ -105,7 +122,7 @@ public enum ImageOpener {
     public static func resolveBacking(_ name: String, overlay: String) throws -> String {
         if name.hasPrefix("json:") || hasProtocol(name) {
             throw ImageError(
-                .policy, "Could not open '\(overlay)': backing file name '\(name)' is not a plain path (refused)")
+                .open, "Could not open '\(overlay)': backing file name '\(name)' is not a plain path (refused)")
         }
         if name.hasPrefix("/") { return name }
         guard let slash = overlay.lastIndex(of: "/") else { return name }
@@ -135,7 +152,7 @@ public enum ImageOpener {
         }
         guard probe == "qcow2" else {
             throw ImageError(
-                .policy,
+                .open,
                 "Could not open '\(overlay)': backing file '\(resolved)' has no recorded format and is not qcow2; "
                     + "declare it with 'vmimg rebase -u -b \(resolved) -F raw \(overlay)'")
         }
@@ -154,12 +171,12 @@ public enum ImageOpener {
             }
             guard options.allowDataFile else {
                 throw ImageError(
-                    .policy,
+                    .open,
                     "Could not open '\(image)': the image uses the external data file '\(stored)'; "
                         + "pass --allow-data-file to open it")
             }
             if stored.hasPrefix("json:") || hasProtocol(stored) {
-                throw ImageError(.policy, "Could not open '\(image)': data file name '\(stored)' is not a plain path")
+                throw ImageError(.open, "Could not open '\(image)': data file name '\(stored)' is not a plain path")
             }
             // QEMU resolves a relative data file name against the working directory (qcow2-format.md §8.2).
             path = stored

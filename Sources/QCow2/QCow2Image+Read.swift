@@ -14,6 +14,11 @@ extension QCow2Image {
         try read(into: &buffer, range: range, at: offset, snapshotL1: l1)
     }
 
+    /// Reads guest bytes through a given (snapshot) L1 table.
+    public func read(into buffer: inout [UInt8], range: Range<Int>, at offset: UInt64, l1: [UInt64]) throws {
+        try read(into: &buffer, range: range, at: offset, snapshotL1: l1)
+    }
+
     /// Loads a snapshot's L1 table (validated at open).
     public func snapshotL1(_ snapshot: SnapshotEntry) throws -> [UInt64] {
         try file.readTable(at: snapshot.l1TableOffset, count: Int(snapshot.l1Size))
@@ -90,10 +95,14 @@ extension QCow2Image {
 
     /// Allocation status for `map`, in this layer only.
     public func blockStatus(at offset: UInt64, maxLength: UInt64) throws -> BlockStatus {
-        let size = virtualSize
+        try blockStatus(at: offset, maxLength: maxLength, l1: nil, size: virtualSize)
+    }
+
+    /// Allocation status through the active L1 or a snapshot's.
+    public func blockStatus(at offset: UInt64, maxLength: UInt64, l1: [UInt64]?, size: UInt64) throws -> BlockStatus {
         guard offset < size else { return BlockStatus(kind: .unallocated, length: maxLength, file: filename) }
         let (mapping, length) = try state.withLock { s in
-            try s.lookup(offset, maxLength: min(maxLength, size - offset), file: file)
+            try s.lookup(offset, maxLength: min(maxLength, size - offset), l1: l1, file: file)
         }
         let name = dataFile?.name ?? filename
         switch mapping {

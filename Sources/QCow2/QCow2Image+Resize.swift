@@ -129,9 +129,8 @@ extension QCow2State {
         let table = l1 + [UInt64](repeating: 0, count: count - l1.count)
         // Refcounts of the new table must be durable before the header points at it.
         try writeDirtyRefcountBlocks(file: file)
-        var padded = table
-        padded += [UInt64](repeating: 0, count: clusters * geometry.clusterSize / 8 - table.count)
-        try file.writeTable(padded, at: offset)
+        // Only the entries are written, as QEMU does (the file may end right after them).
+        try file.writeTable(table, at: offset)
         try file.flush()
         let oldOffset = header.l1TableOffset
         let oldClusters = geometry.clustersFor(bytes: UInt64(l1.count) * 8)

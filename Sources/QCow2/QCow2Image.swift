@@ -69,7 +69,7 @@ public final class QCow2Image: VirtualDisk {
     public init(
         device: any BlockDevice, filename: String, header: QCow2Header, extensions: HeaderExtensions,
         writable: Bool, backing: (any VirtualDisk)? = nil, dataFile: (any BlockDevice)? = nil,
-        cacheBytes: Int = 32 << 20
+        cacheBytes: Int = 32 << 20, requireDataFile: Bool = true
     ) throws {
         self.filename = filename
         file = device
@@ -81,7 +81,7 @@ public final class QCow2Image: VirtualDisk {
             throw QCow2Error.unsupported("qcow2: Image is corrupt; cannot be opened read/write")
         }
         try header.validateLayout(fileSize: fileLength)
-        if header.hasExternalDataFile && dataFile == nil {
+        if header.hasExternalDataFile && dataFile == nil && requireDataFile {
             throw QCow2Error.invalid(field: "data file", reason: "'data-file' is required for this image")
         }
         if header.autoclearFeatures.contains(.dataFileRaw) && !header.hasExternalDataFile {

@@ -49,6 +49,10 @@ extension QCow2State {
             // the scan then sees that cluster as used and cannot hand it out twice.
             if refcountBlockOffset(tableIndex: index / perBlock) == 0 {
                 _ = try createRefcountBlock(tableIndex: index / perBlock, file: file)
+                // The block may have taken a cluster of the run being gathered: gather again.
+                if run > 0 { index = start }
+                run = 0
+                continue
             }
             if try refcount(ofCluster: index, file: file) == 0 && pendingDecrements[index] == nil {
                 if run == 0 { start = index }
@@ -65,32 +69,54 @@ extension QCow2State {
         for i in start..<(start + UInt64(count)) {
             try setRefcount(ofCluster: i, to: 1, file: file)
         }
-        if start == freeClusterHint { freeClusterHint = start + UInt64(count) }
+        // As QEMU's free_cluster_index: the cursor moves past what was scanned, so gaps too small
+        // for a run are not rescanned on every allocation; freeing a cluster moves it back.
+        freeClusterHint = start + UInt64(count)
         let end = (start + UInt64(count)) << UInt64(geometry.clusterBits)
         fileLength = max(fileLength, end)
         return start << UInt64(geometry.clusterBits)
     }
 
-    /// Creates the refcount block for `tableIndex`. It goes at the first cluster of the range it
-    /// describes (every cluster there is free, since no block counted them), so it counts itself.
-    /// Written and flushed before the table entry points at it: a crash leaves an unused cluster.
+    /// Creates the refcount block for `tableIndex`. Like QEMU it takes the first free cluster
+    /// that an existing block already counts (so a run of data after it stays contiguous); when
+    /// there is none it goes at the first cluster of the range it describes and counts itself.
+    /// Its own refcount and the block are durable before the table entry points at it, so a crash
+    /// leaves at most an unused cluster.
     mutating func createRefcountBlock(tableIndex: UInt64, file: any BlockDevice) throws -> UInt64 {
         if tableIndex >= UInt64(refcountTable.count) {
             try growRefcountTable(toCover: tableIndex, file: file)
             let existing = refcountBlockOffset(tableIndex: tableIndex)
             if existing != 0 { return existing }
         }
-        let firstCluster = tableIndex * UInt64(geometry.refcountBlockEntries)
-        let offset = firstCluster << UInt64(geometry.clusterBits)
+        let perBlock = UInt64(geometry.refcountBlockEntries)
+        let cs = UInt64(geometry.clusterSize)
         var block = [UInt8](repeating: 0, count: geometry.clusterSize)
-        RefcountBlockCodec.set(&block, index: 0, order: geometry.refcountOrder, value: 1)
+        var cluster = freeClusterHint
+        var counted = false
+        while true {
+            let index = cluster / perBlock
+            if index == tableIndex || refcountBlockOffset(tableIndex: index) == 0 { break }
+            if try refcount(ofCluster: cluster, file: file) == 0 && pendingDecrements[cluster] == nil {
+                counted = true
+                break
+            }
+            cluster += 1
+        }
+        if counted {
+            try setRefcount(ofCluster: cluster, to: 1, file: file)
+            try writeDirtyRefcountBlocks(file: file)
+        } else {
+            cluster = tableIndex * perBlock
+            RefcountBlockCodec.set(&block, index: 0, order: geometry.refcountOrder, value: 1)
+        }
+        let offset = cluster * cs
         try file.write(block, at: offset)
         try file.flush()
         refcountTable[Int(tableIndex)] = offset
         try file.writeTable([offset], at: header.refcountTableOffset + tableIndex * 8)
         try file.flush()
         refcountCache.put(offset, block, dirty: false)
-        fileLength = max(fileLength, offset + UInt64(geometry.clusterSize))
+        fileLength = max(fileLength, offset + cs)
         return offset
     }
 

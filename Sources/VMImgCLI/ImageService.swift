@@ -49,7 +49,7 @@ public protocol ImageOperations: Sendable {
 /// tests swap in a fake with `ImageService.$current.withValue(fake) { … }`.
 public enum ImageService {
     /// The engine used when nothing else is bound.
-    public static let defaultOperations: any ImageOperations = UnconnectedOperations()
+    public static let defaultOperations: any ImageOperations = EngineOperations()
 
     /// The engine commands call.
     @TaskLocal public static var current: any ImageOperations = defaultOperations

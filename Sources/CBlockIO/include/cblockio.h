@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cblockio_stat.h"
 
 #ifdef __cplusplus
 extern "C" {

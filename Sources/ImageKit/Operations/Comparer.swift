@@ -1,0 +1,155 @@
+import BlockIO
+import QCow2
+
+/// `qemu-img compare`: guest contents equal, a larger image's excess must read as zeros (unless
+/// strict, where sizes and allocation status must match too). Mismatch offsets are reported at
+/// 512-byte sector granularity, as qemu-img does.
+public enum Comparer {
+    static let chunk = 2 << 20
+
+    public static func compare(
+        _ a: any VirtualDisk, _ b: any VirtualDisk, strict: Bool, progress: (Double) -> Void = { _ in }
+    ) throws -> CompareResult {
+        let sizeA = a.virtualSize
+        let sizeB = b.virtualSize
+        let result = { (outcome: CompareResult.Outcome) in
+            CompareResult(size1: Int64(sizeA), size2: Int64(sizeB), outcome: outcome)
+        }
+        if strict && sizeA != sizeB { return result(.strictSizeMismatch) }
+        let common = min(sizeA, sizeB)
+        let total = max(sizeA, sizeB)
+        var bufA = [UInt8](repeating: 0, count: chunk)
+        var bufB = [UInt8](repeating: 0, count: chunk)
+        var offset: UInt64 = 0
+        progress(0)
+        while offset < common {
+            let want = min(UInt64(chunk), common - offset)
+            let sa = try status(a, offset, want)
+            let sb = try status(b, offset, want)
+            let n = min(sa.length, sb.length, want)
+            if strict && sa.present != sb.present { return result(.blockStatusMismatch(offset: Int64(offset))) }
+            if !(sa.zero && !sa.data && sb.zero && !sb.data) {
+                try a.read(into: &bufA, range: 0..<Int(n), at: offset)
+                try b.read(into: &bufB, range: 0..<Int(n), at: offset)
+                if let at = firstDifference(bufA, bufB, Int(n)) {
+                    return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
+                }
+            }
+            offset += n
+            progress(Double(offset) * 100 / Double(total))
+        }
+        // The larger image's tail must read as zeros.
+        let larger = sizeA > sizeB ? a : b
+        while offset < total {
+            let want = min(UInt64(chunk), total - offset)
+            let s = try status(larger, offset, want)
+            let n = min(s.length, want)
+            if !(s.zero && !s.data) {
+                try larger.read(into: &bufA, range: 0..<Int(n), at: offset)
+                if let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
+                    return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
+                }
+            }
+            offset += n
+            progress(Double(offset) * 100 / Double(total))
+        }
+        progress(100)
+        return result(.identical)
+    }
+
+    static func status(_ disk: any VirtualDisk, _ offset: UInt64, _ want: UInt64) throws -> ChainExtent {
+        do {
+            return try disk.chainStatus(at: offset, maxLength: want)
+        } catch {
+            throw ImageError(.blockStatus, "Error while reading offset \(offset) of \(disk.filename): \(ImageError.reason(error))")
+        }
+    }
+
+    static func firstDifference(_ x: [UInt8], _ y: [UInt8], _ n: Int) -> Int? {
+        var i = 0
+        while i < n {
+            if x[i] != y[i] { return i }
+            i += 1
+        }
+        return nil
+    }
+}
+
+/// `qemu-img measure` for qcow2 and raw output, with QEMU's formulas (`qcow2_measure`,
+/// `qcow2_calc_prealloc_size`, `qcow2_refcount_metadata_size`, `raw_measure`).
+public enum Measurer {
+    public static func measure(
+        source: (any VirtualDisk)?, size: UInt64?, format: String, options: QCow2CreateOptions
+    ) throws -> MeasureResult {
+        let ssize = source?.virtualSize ?? size ?? 0
+        if format == "raw" {
+            var required = (ssize + 511) / 512 * 512
+            if let source, options.preallocation != .full && options.preallocation != .falloc {
+                required = 0
+                var offset: UInt64 = 0
+                while offset < ssize {
+                    let e = try source.chainStatus(at: offset, maxLength: ssize - offset)
+                    if !e.zero && e.data { required += e.length }
+                    offset += e.length
+                }
+            }
+            return MeasureResult(required: Int64(required), fullyAllocated: Int64((ssize + 511) / 512 * 512))
+        }
+        let cs = UInt64(1) << UInt64(options.clusterBits)
+        let virtual = (ssize + cs - 1) / cs * cs
+        var required: UInt64 = 0
+        if let source {
+            if options.backingFile != nil {
+                required = virtual
+            } else {
+                var offset: UInt64 = 0
+                while offset < ssize {
+                    let e = try source.chainStatus(at: offset, maxLength: ssize - offset)
+                    var pnum = e.length
+                    if !e.zero && e.data && e.present {
+                        pnum = (offset + pnum + cs - 1) / cs * cs - offset
+                        required += offset % cs + pnum
+                    }
+                    offset += pnum
+                }
+            }
+        }
+        if options.preallocation == .full || options.preallocation == .falloc { required = virtual }
+        let fully = preallocSize(
+            virtual, clusterSize: cs, refcountOrder: UInt64(options.refcountOrder), extendedL2: options.extendedL2)
+        let bitmaps: Int64? = options.version >= 3 && source is QCow2Image ? 0 : nil
+        return MeasureResult(required: Int64(fully - virtual + required), fullyAllocated: Int64(fully), bitmaps: bitmaps)
+    }
+
+    static func preallocSize(_ total: UInt64, clusterSize cs: UInt64, refcountOrder: UInt64, extendedL2: Bool)
+        -> UInt64
+    {
+        let aligned = (total + cs - 1) / cs * cs
+        let l2e: UInt64 = extendedL2 ? 16 : 8
+        var meta = cs
+        var nl2e = aligned / cs
+        nl2e = (nl2e + cs / l2e - 1) / (cs / l2e) * (cs / l2e)
+        meta += nl2e * l2e
+        var nl1e = nl2e * l2e / cs
+        nl1e = (nl1e + cs / 8 - 1) / (cs / 8) * (cs / 8)
+        meta += nl1e * 8
+        meta += refcountMetadataSize(clusters: (meta + aligned) / cs, clusterSize: cs, refcountOrder: refcountOrder)
+        return meta + aligned
+    }
+
+    static func refcountMetadataSize(clusters: UInt64, clusterSize cs: UInt64, refcountOrder: UInt64) -> UInt64 {
+        let perTableCluster = cs / 8
+        let perBlock = cs * 8 / (1 << refcountOrder)
+        var table: UInt64 = 0
+        var blocks: UInt64 = 0
+        var n: UInt64 = 0
+        var last: UInt64
+        repeat {
+            last = n
+            blocks = (clusters + table + blocks + perBlock - 1) / perBlock
+            table = (blocks + perTableCluster - 1) / perTableCluster
+            n = clusters + blocks + table
+        } while n != last
+        return (blocks + table) * cs
+    }
+}

@@ -1,0 +1,209 @@
+import BlockIO
+import Foundation
+import ImageKit
+import QCow2
+import QCow2Format
+
+/// The real engine behind the CLI: each operation opens images under the host-file policy and
+/// calls ImageKit / QCow2.
+public struct EngineOperations: ImageOperations {
+    public init() {}
+
+    func open(_ image: ImageOpenOptions, writable: Bool = false, backing: Bool = true) throws -> any VirtualDisk {
+        let options = OpenOptions(
+            format: image.format, writable: writable, forceShare: image.forceShare, allowDataFile: image.allowDataFile,
+            openBacking: backing)
+        return try ImageOpener.open(image.path, options: options)
+    }
+
+    /// Opens an image and, with `-l`, the snapshot view instead of the active layer.
+    func openSource(_ image: ImageOpenOptions) throws -> any VirtualDisk {
+        let disk = try open(image)
+        guard let name = image.snapshot else { return disk }
+        guard let qcow2 = disk as? QCow2Image else {
+            throw ImageError(.unsupported, "Failed to load snapshot: snapshots are not supported by '\(disk.formatName)'")
+        }
+        let parsed = SnapshotSelector(parameter: name)
+        guard let entry = parsed.find(in: qcow2.snapshots) else {
+            throw ImageError(.usage, "Failed to load snapshot: Can't find snapshot")
+        }
+        return try SnapshotDisk(image: qcow2, snapshot: entry)
+    }
+
+    public func info(_ image: ImageOpenOptions, backingChain: Bool) throws -> ImageInfo {
+        let options = OpenOptions(
+            format: image.format, forceShare: image.forceShare, allowDataFile: image.allowDataFile)
+        return try ImageInspector.info(path: image.path, options: options, backingChain: backingChain)
+    }
+
+    public func map(_ image: ImageOpenOptions, startOffset: Int64, maxLength: Int64?) throws -> [MapExtent] {
+        let disk = try open(image)
+        let extents = try disk.mapExtents(
+            start: UInt64(max(0, startOffset)), length: maxLength.map { UInt64(max(0, $0)) })
+        return extents.map {
+            MapExtent(
+                start: Int64($0.start), length: Int64($0.length), depth: Int64($0.depth), present: $0.present,
+                zero: $0.zero, data: $0.data, offset: $0.offset.map { Int64($0) }, filename: $0.filename)
+        }
+    }
+
+    public func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws -> CheckReport {
+        var options = OpenOptions(
+            format: image.format, writable: !repair.isEmpty, forceShare: image.forceShare,
+            allowDataFile: image.allowDataFile, openBacking: false)
+        options.skipDirtyRepair = true
+        options.inspectOnly = true
+        let disk = try ImageOpener.open(image.path, options: options)
+        guard let qcow2 = disk as? QCow2Image else {
+            throw ImageError(.checkNotSupported, "This image format does not support checks")
+        }
+        var mode: QCow2RepairMode = []
+        if repair.contains(.leaks) { mode.insert(.leaks) }
+        if repair.contains(.errors) { mode.insert(.errors) }
+        let r = try qcow2.checkPass(repair: mode)
+        r.messages.forEach(messages)
+        if let failure = r.failure { throw ImageError(.io, failure) }
+        return CheckReport(
+            filename: image.path, format: "qcow2", checkErrors: Int64(r.checkErrors),
+            imageEndOffset: Int64(r.imageEndOffset), corruptions: Int64(r.corruptions), leaks: Int64(r.leaks),
+            corruptionsFixed: Int64(r.corruptionsFixed), leaksFixed: Int64(r.leaksFixed),
+            totalClusters: Int64(r.totalClusters), allocatedClusters: Int64(r.allocatedClusters),
+            fragmentedClusters: Int64(r.fragmentedClusters), compressedClusters: Int64(r.compressedClusters))
+    }
+
+    public func compare(
+        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void
+    ) throws -> CompareResult {
+        let a = try openSource(first)
+        let b = try openSource(second)
+        return try Comparer.compare(a, b, strict: strict, progress: progress)
+    }
+
+    public func create(_ request: CreateRequest, announce: ([String: String]) -> Void) throws {
+        var dict = request.options
+        if let b = request.backingFile { dict["backing_file"] = b }
+        if let f = request.backingFormat { dict["backing_fmt"] = f }
+        var size = request.size.map { UInt64($0) }
+        if size == nil, let backing = dict["backing_file"] {
+            // qemu-img takes the size from the backing file when none is given.
+            let resolved = try ImageOpener.resolveBacking(backing, overlay: request.filename)
+            size = try ImageOpener.open(resolved, options: OpenOptions(format: dict["backing_fmt"], forceShare: true))
+                .virtualSize
+        }
+        guard let size else { throw CLIError.usage("Image creation needs a size parameter") }
+        switch request.format {
+        case "qcow2":
+            if dict["backing_file"] != nil && dict["backing_fmt"] == nil && !request.unsafe {
+                throw ImageError(.usage, "Backing file specified without backing format", path: request.filename)
+            }
+            let options = try CreationOptions.qcow2(dict, size: size)
+            var shown = dict
+            shown["size"] = String((size + 511) / 512 * 512)
+            shown["cluster_size"] = String(1 << options.clusterBits)
+            announce(shown)
+            try ImageCreator.createQCow2(path: request.filename, options: options)
+        case "raw":
+            var shown = dict
+            shown["size"] = String(size)
+            announce(shown)
+            let prealloc = try CreationOptions.preallocation(dict["preallocation"])
+            try ImageCreator.createRaw(path: request.filename, size: size, preallocation: prealloc)
+        default:
+            throw ImageError(.usage, "Unknown file format '\(request.format)'")
+        }
+    }
+
+    public func convert(_ request: ConvertRequest, progress: (Double) -> Void) throws {
+        guard request.sources.count == 1, let first = request.sources.first else {
+            throw CLIError("convert: only one source image is supported")
+        }
+        let disk = try openSource(first)
+        guard let format = ConvertTarget.Format(rawValue: request.outputFormat) else {
+            throw ImageError(.usage, "Unknown file format '\(request.outputFormat)'")
+        }
+        var target = ConvertTarget(path: request.output, format: format)
+        target.compress = request.compress
+        target.skipCreate = request.skipCreate
+        target.sparseSize = Int(request.sparseSize)
+        if format == .qcow2 {
+            var dict = request.options
+            if let b = request.backingFile { dict["backing_file"] = b }
+            if let f = request.backingFormat { dict["backing_fmt"] = f }
+            target.qcow2 = try CreationOptions.qcow2(dict, size: disk.virtualSize)
+            target.copyTopLayerOnly = target.qcow2.backingFile != nil
+        } else if request.compress {
+            throw ImageError(.unsupported, "Compression not supported for this file format")
+        }
+        try Converter.convert(ConvertSource(disk: disk), to: target, progress: progress)
+    }
+
+    public func resize(_ image: ImageOpenOptions, to size: SizeChange, shrink: Bool, preallocation: String?) throws {
+        let disk = try open(image, writable: true)
+        let current = Int64(disk.virtualSize)
+        let newSize: Int64
+        switch size {
+        case .absolute(let n): newSize = n
+        case .grow(let n): newSize = current + n
+        case .shrink(let n): newSize = current - n
+        }
+        guard newSize >= 0 else { throw CLIError("New image size must be positive") }
+        let prealloc = try CreationOptions.preallocation(preallocation)
+        if let qcow2 = disk as? QCow2Image {
+            if newSize < current && !shrink {
+                throw CLIError(
+                    "Use the --shrink option to perform a shrink operation.\nvmimg: warning: Shrinking an image will "
+                        + "delete all data beyond the shrunken image's end. Before performing such an operation, make "
+                        + "sure there is no important data there.")
+            }
+            try qcow2.resize(to: UInt64(newSize), preallocation: prealloc)
+            try qcow2.close()
+        } else if let raw = disk as? RawImage {
+            if newSize < current && !shrink {
+                throw CLIError("Use the --shrink option to perform a shrink operation.")
+            }
+            try raw.device.setLength(UInt64(newSize))
+            if prealloc == .falloc && newSize > current {
+                try raw.device.preallocate(offset: UInt64(current), count: UInt64(newSize - current))
+            }
+            try raw.device.flush()
+        }
+    }
+
+    public func amend(_ image: ImageOpenOptions, options: [String: String], force: Bool, progress: (Double) -> Void)
+        throws
+    {
+        throw CLIError.notImplemented("amend")
+    }
+
+    public func measure(_ request: MeasureRequest) throws -> MeasureResult {
+        let source = try request.source.map { try openSource($0) }
+        let size = request.size.map { UInt64($0) }
+        let options = try CreationOptions.qcow2(request.options, size: size ?? source?.virtualSize ?? 0)
+        guard ["qcow2", "raw"].contains(request.outputFormat) else {
+            throw ImageError(.usage, "Unknown file format '\(request.outputFormat)'")
+        }
+        return try Measurer.measure(source: source, size: size, format: request.outputFormat, options: options)
+    }
+
+    public func snapshots(_ image: ImageOpenOptions) throws -> [SnapshotInfo] {
+        let disk = try open(image, backing: false)
+        guard let qcow2 = disk as? QCow2Image else { return [] }
+        return qcow2.snapshots.map(ImageInspector.snapshotInfo)
+    }
+
+    public func snapshot(_ image: ImageOpenOptions, _ action: SnapshotAction) throws {
+        throw CLIError.notImplemented("snapshot")
+    }
+
+    public func commit(_ request: CommitRequest, progress: (Double) -> Void) throws {
+        throw CLIError.notImplemented("commit")
+    }
+
+    public func rebase(_ request: RebaseRequest, progress: (Double) -> Void) throws {
+        throw CLIError.notImplemented("rebase")
+    }
+
+    public func bench(_ request: BenchRequest) throws -> Double {
+        throw CLIError.notImplemented("bench")
+    }
+}
