@@ -29,11 +29,14 @@ public final class UnixSocket {
     /// Waits up to `timeoutMilliseconds` (negative: forever) and returns what arrived; empty when
     /// the peer closed.
     /// - Throws: ``BlockIOError`` with operation `receive`; errno `ETIMEDOUT` when nothing came.
-    public func receive(maxCount: Int = 65536, timeoutMilliseconds: Int32) throws(BlockIOError) -> [UInt8] {
+    public func receive(maxCount: Int = 65536, timeoutMilliseconds: Int32) throws(BlockIOError)
+        -> [UInt8]
+    {
         var got = 0
         var failure: Int32 = 0
         let bytes = unsafe [UInt8](unsafeUninitializedCapacity: maxCount) { buffer, initialized in
-            failure = unsafe cblockio_recv_timeout(fd, buffer.baseAddress, maxCount, timeoutMilliseconds, &got)
+            failure = unsafe cblockio_recv_timeout(
+                fd, buffer.baseAddress, maxCount, timeoutMilliseconds, &got)
             initialized = failure == 0 ? got : 0
         }
         guard failure == 0 else { throw BlockIOError(path: path, operation: "receive", errno: failure) }

@@ -25,8 +25,10 @@ public struct InstanceRecord: Codable, Equatable, Sendable {
     public var processStart: Int64?
 
     public init(
-        id: String, name: String, drivePath: String, virtualSize: Int64, quota: Int64?, maxSnapshots: Int,
-        audit: String, baseImageID: String?, createdAt: Date, runState: String = "stopped", pid: Int64? = nil,
+        id: String, name: String, drivePath: String, virtualSize: Int64, quota: Int64?,
+        maxSnapshots: Int,
+        audit: String, baseImageID: String?, createdAt: Date, runState: String = "stopped",
+        pid: Int64? = nil,
         qmpSocket: String? = nil, processStart: Int64? = nil
     ) {
         self.id = id
@@ -61,7 +63,8 @@ public struct SnapshotRecord: Codable, Equatable, Sendable {
     public var sequence: Int64
 
     public init(
-        id: Int64? = nil, instanceID: String, name: String, qcowID: String?, createdAt: Date, pinned: Bool = false,
+        id: Int64? = nil, instanceID: String, name: String, qcowID: String?, createdAt: Date,
+        pinned: Bool = false,
         audit: String, sequence: Int64
     ) {
         self.id = id
@@ -94,7 +97,8 @@ public struct ImageRecord: Codable, Equatable, Sendable {
     public var backingImageID: String?
 
     public init(
-        id: String, name: String, path: String, format: String, virtualSize: Int64, createdAt: Date, origin: String,
+        id: String, name: String, path: String, format: String, virtualSize: Int64, createdAt: Date,
+        origin: String,
         sourceInstanceID: String? = nil, sourceSnapshot: String? = nil, audit: String? = nil,
         backingImageID: String? = nil
     ) {
@@ -124,7 +128,10 @@ public struct OperationRecord: Codable, Equatable, Sendable {
     public var createdAt: Date
     public var pid: Int64
 
-    public init(id: Int64? = nil, kind: String, instanceID: String?, payload: String, createdAt: Date, pid: Int64) {
+    public init(
+        id: Int64? = nil, kind: String, instanceID: String?, payload: String, createdAt: Date,
+        pid: Int64
+    ) {
         self.id = id
         self.kind = kind
         self.instanceID = instanceID
@@ -147,7 +154,8 @@ public struct AuditRecord: Codable, Equatable, Sendable {
     public var mode: String
 
     public init(
-        id: Int64? = nil, at: Date, instanceID: String?, subject: String, operation: String, detail: String,
+        id: Int64? = nil, at: Date, instanceID: String?, subject: String, operation: String,
+        detail: String,
         mode: String
     ) {
         self.id = id

@@ -89,15 +89,18 @@ struct SQLiteSession: CatalogSession {
     func deleteInstance(id: String) throws { _ = try InstanceRecord.deleteOne(db, key: id) }
 
     func snapshots(instanceID: String) throws -> [SnapshotRecord] {
-        try SnapshotRecord.filter(Column("instanceID") == instanceID).order(Column("sequence"), Column("id"))
-            .fetchAll(db)
+        try SnapshotRecord.filter(Column("instanceID") == instanceID).order(
+            Column("sequence"), Column("id")
+        )
+        .fetchAll(db)
     }
     func save(_ snapshot: SnapshotRecord) throws {
         var row = snapshot
         try unique("snapshot '\(snapshot.name)'") { try row.save(db) }
     }
     func deleteSnapshot(instanceID: String, name: String) throws {
-        _ = try SnapshotRecord.filter(Column("instanceID") == instanceID && Column("name") == name).deleteAll(db)
+        _ = try SnapshotRecord.filter(Column("instanceID") == instanceID && Column("name") == name)
+            .deleteAll(db)
     }
 
     func images() throws -> [ImageRecord] { try ImageRecord.order(Column("name")).fetchAll(db) }
@@ -116,7 +119,8 @@ struct SQLiteSession: CatalogSession {
     func setConfig(_ key: String, _ value: String?) throws {
         if let value {
             try db.execute(
-                sql: "INSERT INTO config(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                sql:
+                    "INSERT INTO config(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 arguments: [key, value])
         } else {
             try db.execute(sql: "DELETE FROM config WHERE key = ?", arguments: [key])
@@ -128,7 +132,9 @@ struct SQLiteSession: CatalogSession {
         try row.insert(db)
         return row.id ?? db.lastInsertedRowID
     }
-    func operations() throws -> [OperationRecord] { try OperationRecord.order(Column("id")).fetchAll(db) }
+    func operations() throws -> [OperationRecord] {
+        try OperationRecord.order(Column("id")).fetchAll(db)
+    }
     func removeOperation(id: Int64) throws { _ = try OperationRecord.deleteOne(db, key: id) }
 
     func appendAudit(_ entry: AuditRecord) throws {

@@ -19,7 +19,9 @@ struct ClusterUsage {
         let active = try clusters(l1Offset: header.l1TableOffset, l1Size: header.l1Size)
         let entries = image.snapshots
         var sets: [Set<UInt64>] = []
-        for entry in entries { sets.append(try clusters(l1Offset: entry.l1TableOffset, l1Size: entry.l1Size)) }
+        for entry in entries {
+            sets.append(try clusters(l1Offset: entry.l1TableOffset, l1Size: entry.l1Size))
+        }
         var multiplicity: [UInt64: Int] = [:]
         for set in sets { for c in set { multiplicity[c, default: 0] += 1 } }
         var figures: [String: SnapshotSpaceFigures] = [:]
@@ -33,7 +35,8 @@ struct ClusterUsage {
         }
         let snapshotOnly = multiplicity.keys.filter { !active.contains($0) }.count
         return DriveSpace(
-            activeBytes: UInt64(active.count) * clusterSize, snapshotOnlyBytes: UInt64(snapshotOnly) * clusterSize,
+            activeBytes: UInt64(active.count) * clusterSize,
+            snapshotOnlyBytes: UInt64(snapshotOnly) * clusterSize,
             snapshots: figures, fileBytes: 0)
     }
 

@@ -11,7 +11,9 @@ extension Core {
     }
 
     func qmp(_ record: InstanceRecord) throws -> QMPClient {
-        guard let socket = record.qmpSocket else { throw InstancesError.instanceNotRunning(record.name) }
+        guard let socket = record.qmpSocket else {
+            throw InstancesError.instanceNotRunning(record.name)
+        }
         do {
             return try QMPClient(socketPath: socket)
         } catch let InstancesError.qmp(_, message) {
@@ -48,18 +50,22 @@ extension Core {
         } else {
             let path = try drivePath(record)
             try refuseIfLocked(record, path: path)
-            try engine.deleteSnapshot(drive: path, snapshotID: id)
+            try engine.deleteSnapshot(drive: path, id: id, name: name)
         }
     }
 
     /// A QEMU we did not start (or lost track of) holds the file: never write under it.
     func refuseIfLocked(_ record: InstanceRecord, path: String) throws {
-        if try engine.isLocked(path) { throw InstancesError.driveLocked(instance: record.name, path: path) }
+        if try engine.isLocked(path) {
+            throw InstancesError.driveLocked(instance: record.name, path: path)
+        }
     }
 
     /// R15: refuse while the instance runs or any QEMU holds its drive.
     func requireStopped(_ record: InstanceRecord, operation: String) throws {
-        if isRunning(record) { throw InstancesError.instanceRunning(instance: record.name, operation: operation) }
+        if isRunning(record) {
+            throw InstancesError.instanceRunning(instance: record.name, operation: operation)
+        }
         try refuseIfLocked(record, path: try drivePath(record))
     }
 
@@ -75,7 +81,8 @@ extension Core {
             guard let walker = FileManager.default.enumerator(atPath: dir) else { continue }
             while let relative = walker.nextObject() as? String {
                 let path = dir + "/" + relative
-                let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+                let type =
+                    (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
                 guard type == .typeRegular else { continue }
                 total += (try? engine.allocatedBytes(of: path)) ?? 0
             }

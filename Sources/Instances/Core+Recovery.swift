@@ -11,7 +11,9 @@ extension Core {
             switch JournalKind(rawValue: operation.kind) {
             case .rollback:
                 rollBack(operation: id, payload)
-                report.recovered.append("rolled back an unfinished operation (removed \(payload.created.joined(separator: ", ")))")
+                report.recovered.append(
+                    "rolled back an unfinished operation (removed \(payload.created.joined(separator: ", ")))"
+                )
             case .cleanup:
                 collectGarbage(operation: id, payload.garbage)
                 report.recovered.append("removed \(payload.garbage.joined(separator: ", "))")
@@ -25,17 +27,22 @@ extension Core {
         return report
     }
 
-    private func recoverSnapshotStep(id: Int64, _ operation: OperationRecord, _ payload: JournalPayload) throws
+    private func recoverSnapshotStep(
+        id: Int64, _ operation: OperationRecord, _ payload: JournalPayload
+    ) throws
         -> String
     {
-        guard let instanceID = operation.instanceID, let record = try store.read({ try $0.instance(id: instanceID) })
+        guard let instanceID = operation.instanceID,
+            let record = try store.read({ try $0.instance(id: instanceID) })
         else {
             _ = try store.write { try $0.removeOperation(id: id) }
             return "dropped a journal entry of a deleted instance"
         }
         let inDrive = try driveSnapshots(record)
         let kind = JournalKind(rawValue: operation.kind)
-        if kind == .snapshotCreate, let name = payload.snapshot, !inDrive.contains(where: { $0.name == name }) {
+        if kind == .snapshotCreate, let name = payload.snapshot,
+            !inDrive.contains(where: { $0.name == name })
+        {
             _ = try store.write { try $0.removeOperation(id: id) }
             return "snapshot '\(name)' of '\(record.name)' was never made; nothing to undo"
         }
@@ -46,13 +53,17 @@ extension Core {
             }
             try engine.applySnapshot(drive: drivePath(record), snapshotID: target.id)
         }
-        for victim in payload.victims where inDrive.contains(where: { $0.id == victim.id && $0.name == victim.name }) {
+        for victim in payload.victims
+        where inDrive.contains(where: { $0.id == victim.id && $0.name == victim.name }) {
             try deleteDriveSnapshot(record, id: victim.id, name: victim.name)
         }
         let after = try driveSnapshots(record)
         try store.write { session in
-            for victim in payload.victims { try session.deleteSnapshot(instanceID: instanceID, name: victim.name) }
-            if kind == .snapshotCreate, let name = payload.snapshot, let made = after.first(where: { $0.name == name }),
+            for victim in payload.victims {
+                try session.deleteSnapshot(instanceID: instanceID, name: victim.name)
+            }
+            if kind == .snapshotCreate, let name = payload.snapshot,
+                let made = after.first(where: { $0.name == name }),
                 try !session.snapshots(instanceID: instanceID).contains(where: { $0.name == name })
             {
                 let next = (try session.snapshots(instanceID: instanceID).map(\.sequence).max() ?? 0) + 1
@@ -83,7 +94,9 @@ extension Core {
             try store.write { try $0.save(updated) }
         }
         guard FileManager.default.fileExists(atPath: absolute(record.drivePath)) else {
-            return (record, notices + ["drive of '\(record.name)' is missing: \(absolute(record.drivePath))"])
+            return (
+                record, notices + ["drive of '\(record.name)' is missing: \(absolute(record.drivePath))"]
+            )
         }
         let inDrive: [DriveSnapshot]
         do {
@@ -97,7 +110,8 @@ extension Core {
             var rows = try session.snapshots(instanceID: current.id)
             for row in rows where !inDrive.contains(where: { Self.matches(row, $0) }) {
                 try session.deleteSnapshot(instanceID: current.id, name: row.name)
-                found.append("snapshot '\(row.name)' of '\(current.name)' was deleted outside vmimg; forgotten")
+                found.append(
+                    "snapshot '\(row.name)' of '\(current.name)' was deleted outside vmimg; forgotten")
             }
             rows = try session.snapshots(instanceID: current.id)
             var next = (rows.map(\.sequence).max() ?? 0) + 1
@@ -120,6 +134,7 @@ extension Core {
     /// A row names a drive snapshot when the qcow2 ID (if recorded) and the name (or the
     /// `name~id` given to an adopted duplicate) agree.
     static func matches(_ row: SnapshotRecord, _ snap: DriveSnapshot) -> Bool {
-        (row.qcowID == nil || row.qcowID == snap.id) && (row.name == snap.name || row.name == "\(snap.name)~\(snap.id)")
+        (row.qcowID == nil || row.qcowID == snap.id)
+            && (row.name == snap.name || row.name == "\(snap.name)~\(snap.id)")
     }
 }

@@ -19,7 +19,10 @@ final class Core: Sendable {
     let hooks: InstanceHooks
     let qemuSystem: String
 
-    init(home: VMImgHome, store: any CatalogStore, engine: any DriveEngine, hooks: InstanceHooks, qemuSystem: String) {
+    init(
+        home: VMImgHome, store: any CatalogStore, engine: any DriveEngine, hooks: InstanceHooks,
+        qemuSystem: String
+    ) {
         self.home = home
         self.store = store
         self.engine = engine
@@ -31,10 +34,10 @@ final class Core: Sendable {
 
     /// Runs a mutating operation under the home lock, after finishing whatever a killed
     /// process left in the journal.
-    func locked<T>(_ body: () throws -> T) throws -> T {
+    func locked<T>(recovering: Bool = true, _ body: () throws -> T) throws -> T {
         let lock = try HomeLock(path: home.lockPath)
         defer { withExtendedLifetime(lock) {} }
-        _ = try recover()
+        if recovering { _ = try recover() }
         return try body()
     }
 
@@ -51,20 +54,24 @@ final class Core: Sendable {
 
     /// Appends an audit line when `mode` asks for `operation`.
     func audit(
-        _ session: any CatalogSession, mode: AuditMode, _ operation: AuditedOperation, instanceID: String?,
+        _ session: any CatalogSession, mode: AuditMode, _ operation: AuditedOperation,
+        instanceID: String?,
         subject: String, detail: String
     ) throws {
         guard mode.logs(operation) else { return }
         try session.appendAudit(
             AuditRecord(
-                at: Date(), instanceID: instanceID, subject: subject, operation: operation.rawValue, detail: detail,
+                at: Date(), instanceID: instanceID, subject: subject, operation: operation.rawValue,
+                detail: detail,
                 mode: mode.rawValue))
     }
 
     /// Deletes a home-relative file or directory; a missing one is fine.
     func remove(_ relative: String) {
         let path = absolute(relative)
-        if FileManager.default.fileExists(atPath: path) { try? FileManager.default.removeItem(atPath: path) }
+        if FileManager.default.fileExists(atPath: path) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     /// Undoes an operation that failed before committing: deletes what it made and its journal row.
@@ -75,7 +82,9 @@ final class Core: Sendable {
 
     /// Runs `body` after writing a rollback journal row for `created`; on any error the files
     /// are deleted and the row removed. `body` must remove the row in its commit transaction.
-    func withRollback<T>(instanceID: String?, created: [String], _ body: (Int64) throws -> T) throws -> T {
+    func withRollback<T>(instanceID: String?, created: [String], _ body: (Int64) throws -> T) throws
+        -> T
+    {
         let payload = JournalPayload(created: created)
         let id = try store.write { try $0.journal(.rollback, instanceID: instanceID, payload) }
         do {
@@ -93,11 +102,13 @@ final class Core: Sendable {
     }
 
     static func validateName(_ name: String, what: String) throws {
-        let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        let allowed = CharacterSet(
+            charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         guard !name.isEmpty, name.count <= 64 else {
             throw InstancesError.invalidName(name, reason: "\(what) names have 1 to 64 characters")
         }
-        guard name.unicodeScalars.allSatisfy(allowed.contains), let first = name.first, first != ".", first != "-"
+        guard name.unicodeScalars.allSatisfy(allowed.contains), let first = name.first, first != ".",
+            first != "-"
         else {
             throw InstancesError.invalidName(
                 name, reason: "use letters, digits, '.', '_' and '-', not starting with '.' or '-'")
@@ -117,7 +128,8 @@ final class Core: Sendable {
             throw InstancesError.invalidName(name, reason: reason)
         }
         guard !name.allSatisfy(\.isNumber) else {
-            throw InstancesError.invalidName(name, reason: "a snapshot name needs a non-digit (digits alone are qcow2 IDs)")
+            throw InstancesError.invalidName(
+                name, reason: "a snapshot name needs a non-digit (digits alone are qcow2 IDs)")
         }
     }
 

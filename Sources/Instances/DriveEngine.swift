@@ -25,7 +25,10 @@ public struct DriveSpace: Sendable, Equatable {
     /// Host bytes the file occupies.
     public var fileBytes: UInt64
 
-    public init(activeBytes: UInt64, snapshotOnlyBytes: UInt64, snapshots: [String: SnapshotSpaceFigures], fileBytes: UInt64) {
+    public init(
+        activeBytes: UInt64, snapshotOnlyBytes: UInt64, snapshots: [String: SnapshotSpaceFigures],
+        fileBytes: UInt64
+    ) {
         self.activeBytes = activeBytes
         self.snapshotOnlyBytes = snapshotOnlyBytes
         self.snapshots = snapshots
@@ -39,7 +42,8 @@ public struct DriveSpace: Sendable, Equatable {
 public protocol DriveEngine: Sendable {
     /// Creates a qcow2 drive: empty of `virtualSize` bytes, or an overlay on `backing`
     /// (a path relative to the drive's directory, format `backingFormat`).
-    func createDrive(at path: String, virtualSize: UInt64, backing: String?, backingFormat: String?) throws
+    func createDrive(at path: String, virtualSize: UInt64, backing: String?, backingFormat: String?)
+        throws
     /// Checks `source` against the import policy (declared format matches, no backing file, no
     /// external data file) and stores it as a standalone qcow2 at `path`. Returns the virtual size.
     func importImage(from source: String, format: String?, to path: String) throws -> UInt64
@@ -53,7 +57,8 @@ public protocol DriveEngine: Sendable {
     func createSnapshot(drive: String, name: String) throws
     /// Reverts the active layer to the snapshot; other snapshots stay (as `qemu-img snapshot -a`).
     func applySnapshot(drive: String, snapshotID: String) throws
-    func deleteSnapshot(drive: String, snapshotID: String) throws
+    /// Deletes the snapshot `id` named `name` (qemu-img deletes by name: vmimg names are unique).
+    func deleteSnapshot(drive: String, id: String, name: String) throws
     func space(of drive: String) throws -> DriveSpace
     /// Whether any process holds QEMU's lock bytes on the file.
     func isLocked(_ path: String) throws -> Bool

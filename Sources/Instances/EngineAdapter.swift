@@ -18,7 +18,9 @@ public struct EngineAdapter: DriveEngine {
         self.qemuImg = qemuImg
     }
 
-    public func createDrive(at path: String, virtualSize: UInt64, backing: String?, backingFormat: String?) throws {
+    public func createDrive(
+        at path: String, virtualSize: UInt64, backing: String?, backingFormat: String?
+    ) throws {
         var options = QCow2CreateOptions(size: virtualSize)
         options.backingFile = backing
         options.backingFormat = backingFormat
@@ -58,13 +60,15 @@ public struct EngineAdapter: DriveEngine {
                 path: source, reason: "declared format '\(format)' but the file is \(detected)")
         }
         try ProcessRunner.check(
-            qemuImg, ["convert", "-q", "-f", detected, "-O", "qcow2", source, path], operation: "import \(source)")
+            qemuImg, ["convert", "-q", "-f", detected, "-O", "qcow2", source, path],
+            operation: "import \(source)")
         return try virtualSize(of: path)
     }
 
     public func copyFlattened(from source: String, to path: String) throws {
         try ProcessRunner.check(
-            qemuImg, ["convert", "-q", "-U", "-f", "qcow2", "-O", "qcow2", source, path], operation: "copy \(source)")
+            qemuImg, ["convert", "-q", "-U", "-f", "qcow2", "-O", "qcow2", source, path],
+            operation: "copy \(source)")
     }
 
     public func exportSnapshot(drive: String, snapshotID: String, to path: String) throws {
@@ -72,7 +76,10 @@ public struct EngineAdapter: DriveEngine {
         // running VM is safe even though the active layer is changing.
         try ProcessRunner.check(
             qemuImg,
-            ["convert", "-q", "-U", "-f", "qcow2", "-l", "snapshot.id=\(snapshotID)", "-O", "qcow2", drive, path],
+            [
+                "convert", "-q", "-U", "-f", "qcow2", "-l", "snapshot.id=\(snapshotID)", "-O", "qcow2",
+                drive, path,
+            ],
             operation: "export snapshot \(snapshotID) of \(drive)")
     }
 
@@ -90,7 +97,8 @@ public struct EngineAdapter: DriveEngine {
                 DriveSnapshot(
                     id: $0.id, name: $0.name,
                     date: Date(
-                        timeIntervalSince1970: TimeInterval($0.dateSeconds) + TimeInterval($0.dateNanoseconds) / 1e9))
+                        timeIntervalSince1970: TimeInterval($0.dateSeconds) + TimeInterval($0.dateNanoseconds)
+                            / 1e9))
             }
         } catch {
             throw InstancesError.engine(operation: "read snapshots of \(drive)", message: "\(error)")
@@ -98,16 +106,19 @@ public struct EngineAdapter: DriveEngine {
     }
 
     public func createSnapshot(drive: String, name: String) throws {
-        try ProcessRunner.check(qemuImg, ["snapshot", "-c", name, drive], operation: "snapshot \(drive)")
+        try ProcessRunner.check(
+            qemuImg, ["snapshot", "-c", name, drive], operation: "snapshot \(drive)")
     }
 
     public func applySnapshot(drive: String, snapshotID: String) throws {
-        try ProcessRunner.check(qemuImg, ["snapshot", "-a", snapshotID, drive], operation: "revert \(drive)")
+        try ProcessRunner.check(
+            qemuImg, ["snapshot", "-a", snapshotID, drive], operation: "revert \(drive)")
     }
 
-    public func deleteSnapshot(drive: String, snapshotID: String) throws {
+    public func deleteSnapshot(drive: String, id: String, name: String) throws {
+        // qemu-img 7.2 `snapshot -d` matches names only (with duplicate names, the lowest ID).
         try ProcessRunner.check(
-            qemuImg, ["snapshot", "-d", snapshotID, drive], operation: "delete snapshot \(snapshotID) of \(drive)")
+            qemuImg, ["snapshot", "-d", name, drive], operation: "delete snapshot '\(name)' of \(drive)")
     }
 
     public func space(of drive: String) throws -> DriveSpace {

@@ -10,12 +10,15 @@ public struct VMImgHome: Sendable, Equatable {
     }
 
     /// Resolves the home from an explicit `--home`, the environment, or the default.
-    public static func resolve(explicit: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment)
+    public static func resolve(
+        explicit: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+    )
         -> VMImgHome
     {
         if let explicit, !explicit.isEmpty { return VMImgHome(root: explicit) }
         if let env = environment["VMIMG_HOME"], !env.isEmpty { return VMImgHome(root: env) }
-        let base = environment["HOME"].map { URL(fileURLWithPath: $0) }
+        let base =
+            environment["HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser
         return VMImgHome(root: base.appendingPathComponent(".local/share/vmimg").path)
     }
@@ -51,7 +54,9 @@ final class HomeLock {
         }
         self.handle = handle
         while flock(handle.fileDescriptor, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw InstancesError.io(path: path, message: "flock failed (errno \(errno))") }
+            guard errno == EINTR else {
+                throw InstancesError.io(path: path, message: "flock failed (errno \(errno))")
+            }
         }
     }
 

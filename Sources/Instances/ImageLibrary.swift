@@ -4,7 +4,10 @@ import Foundation
 /// One line of `images list`: an imported or exported image, or an instance snapshot (R6), which
 /// can be given as `INSTANCE@SNAPSHOT` wherever an image is asked for.
 public struct LibraryEntry: Sendable, Equatable {
-    public enum Kind: String, Sendable { case image, instanceSnapshot = "instance-snapshot" }
+    public enum Kind: String, Sendable {
+        case image
+        case instanceSnapshot = "instance-snapshot"
+    }
     public var kind: Kind
     /// The name to pass to `--image`.
     public var name: String
@@ -42,7 +45,8 @@ public final class ImageLibrary: Sendable {
                 let size = try core.engine.importImage(from: file, format: format, to: core.absolute(path))
                 core.step("import.image-made")
                 let record = ImageRecord(
-                    id: id, name: name, path: path, format: "qcow2", virtualSize: Int64(size), createdAt: Date(),
+                    id: id, name: name, path: path, format: "qcow2", virtualSize: Int64(size),
+                    createdAt: Date(),
                     origin: "import")
                 try core.store.write { s in
                     try s.save(record)
@@ -63,7 +67,8 @@ public final class ImageLibrary: Sendable {
                     entries.append(
                         LibraryEntry(
                             kind: .instanceSnapshot, name: "\(current.name)@\(row.name)",
-                            virtualSize: UInt64(current.virtualSize), createdAt: row.createdAt, origin: current.name,
+                            virtualSize: UInt64(current.virtualSize), createdAt: row.createdAt,
+                            origin: current.name,
                             audit: core.auditMode(row.audit), path: nil))
                 }
             }
@@ -81,7 +86,9 @@ public final class ImageLibrary: Sendable {
                 try s.instances().filter { $0.baseImageID == image.id }.map { "instance '\($0.name)'" }
                     + s.images().filter { $0.backingImageID == image.id }.map { "image '\($0.name)'" }
             }
-            guard dependants.isEmpty else { throw InstancesError.imageInUse(image: name, dependants: dependants) }
+            guard dependants.isEmpty else {
+                throw InstancesError.imageInUse(image: name, dependants: dependants)
+            }
             let op = try core.store.write { s in
                 try s.deleteImage(id: image.id)
                 try core.audit(
@@ -103,7 +110,9 @@ public final class ImageLibrary: Sendable {
 
     private func entry(_ image: ImageRecord) -> LibraryEntry {
         LibraryEntry(
-            kind: .image, name: image.name, virtualSize: UInt64(image.virtualSize), createdAt: image.createdAt,
-            origin: image.origin, audit: image.audit.flatMap(AuditMode.init(rawValue:)), path: core.absolute(image.path))
+            kind: .image, name: image.name, virtualSize: UInt64(image.virtualSize),
+            createdAt: image.createdAt,
+            origin: image.origin, audit: image.audit.flatMap(AuditMode.init(rawValue:)),
+            path: core.absolute(image.path))
     }
 }

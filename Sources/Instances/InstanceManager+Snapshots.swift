@@ -11,7 +11,9 @@ extension InstanceManager {
     /// bytes the snapshot pins (all of which a guest may overwrite), minus what retention frees.
     /// The snapshot row, the pruning and the audit line commit in one transaction.
     /// - Throws: `allSnapshotsPinned`, `budgetExceeded`, `alreadyExists`, `invalidName`, engine/QMP errors.
-    public func createSnapshot(instance: String, name: String, dryRun: Bool = false) throws -> SnapshotCreateResult {
+    public func createSnapshot(instance: String, name: String, dryRun: Bool = false) throws
+        -> SnapshotCreateResult
+    {
         try Core.validateSnapshotName(name)
         return try core.locked {
             let (record, notices) = try core.reconcile(core.instance(named: instance))
@@ -22,21 +24,26 @@ extension InstanceManager {
             let excess = rows.count + 1 - record.maxSnapshots
             let victims = Array(rows.filter { !$0.pinned }.prefix(max(0, excess)))
             if victims.count < excess {
-                throw InstancesError.allSnapshotsPinned(instance: instance, maxSnapshots: record.maxSnapshots)
+                throw InstancesError.allSnapshotsPinned(
+                    instance: instance, maxSnapshots: record.maxSnapshots)
             }
             let space = try core.space(record)
-            let freed = victims.reduce(UInt64(0)) { $0 + ($1.qcowID.flatMap { space.snapshots[$0]?.unique } ?? 0) }
+            let freed = victims.reduce(UInt64(0)) {
+                $0 + ($1.qcowID.flatMap { space.snapshots[$0]?.unique } ?? 0)
+            }
             if let budget = try core.budget() {
                 let inUse = try core.bytesInUse()
                 let needed = space.activeBytes > freed ? space.activeBytes - freed : 0
                 if inUse + needed > budget {
-                    throw InstancesError.budgetExceeded(budget: Int64(budget), inUse: Int64(inUse), needed: Int64(needed))
+                    throw InstancesError.budgetExceeded(
+                        budget: Int64(budget), inUse: Int64(inUse), needed: Int64(needed))
                 }
             }
             let live = core.isRunning(record)
             let mode = core.auditMode(record.audit)
             var result = SnapshotCreateResult(
-                instance: instance, snapshot: name, dryRun: dryRun, deleted: victims.map(\.name), freedBytes: freed,
+                instance: instance, snapshot: name, dryRun: dryRun, deleted: victims.map(\.name),
+                freedBytes: freed,
                 live: live, audit: mode, notices: notices)
             if dryRun { return result }
 
@@ -53,16 +60,20 @@ extension InstanceManager {
             for victim in refs { try core.deleteDriveSnapshot(record, id: victim.id, name: victim.name) }
             core.step("snapshot.pruned")
             guard let made = try core.driveSnapshots(record).last(where: { $0.name == name }) else {
-                throw InstancesError.engine(operation: "snapshot \(instance)", message: "snapshot '\(name)' not found after creation")
+                throw InstancesError.engine(
+                    operation: "snapshot \(instance)", message: "snapshot '\(name)' not found after creation")
             }
             try core.store.write { s in
                 for victim in victims { try s.deleteSnapshot(instanceID: record.id, name: victim.name) }
                 let next = (try s.snapshots(instanceID: record.id).map(\.sequence).max() ?? 0) + 1
                 try s.save(
                     SnapshotRecord(
-                        instanceID: record.id, name: name, qcowID: made.id, createdAt: made.date, audit: record.audit,
+                        instanceID: record.id, name: name, qcowID: made.id, createdAt: made.date,
+                        audit: record.audit,
                         sequence: next))
-                let pruned = victims.isEmpty ? "" : "; retention deleted " + victims.map(\.name).joined(separator: ", ")
+                let pruned =
+                    victims.isEmpty
+                    ? "" : "; retention deleted " + victims.map(\.name).joined(separator: ", ")
                 try core.audit(
                     s, mode: mode, .snapshot, instanceID: record.id, subject: instance,
                     detail: "snapshot '\(name)'\(live ? " (live, QMP)" : "")\(pruned)")
@@ -82,16 +93,23 @@ extension InstanceManager {
     }
 
     /// `snapshot delete INSTANCE NAME [--dry-run]`. Pinned snapshots are refused (like `zfs hold`).
-    public func deleteSnapshot(instance: String, name: String, dryRun: Bool = false) throws -> SnapshotDeleteResult {
+    public func deleteSnapshot(instance: String, name: String, dryRun: Bool = false) throws
+        -> SnapshotDeleteResult
+    {
         try core.locked {
             let (record, _) = try core.reconcile(core.instance(named: instance))
-            guard let row = try core.store.read({ try $0.snapshots(instanceID: record.id) }).first(where: { $0.name == name })
+            guard
+                let row = try core.store.read({ try $0.snapshots(instanceID: record.id) }).first(where: {
+                    $0.name == name
+                })
             else { throw InstancesError.snapshotNotFound(instance: instance, snapshot: name) }
             if row.pinned {
-                throw InstancesError.snapshotsPinned(instance: instance, names: [name], operation: "delete a snapshot of")
+                throw InstancesError.snapshotsPinned(
+                    instance: instance, names: [name], operation: "delete a snapshot of")
             }
             let freed = try row.qcowID.flatMap { try core.space(record).snapshots[$0]?.unique } ?? 0
-            let result = SnapshotDeleteResult(instance: instance, snapshot: name, dryRun: dryRun, freedBytes: freed)
+            let result = SnapshotDeleteResult(
+                instance: instance, snapshot: name, dryRun: dryRun, freedBytes: freed)
             if dryRun { return result }
             let ref = JournalSnapshot(id: row.qcowID ?? name, name: name)
             let op = try core.store.write {
@@ -102,7 +120,8 @@ extension InstanceManager {
             try core.store.write { s in
                 try s.deleteSnapshot(instanceID: record.id, name: name)
                 try core.audit(
-                    s, mode: core.auditMode(record.audit), .snapshotDelete, instanceID: record.id, subject: instance,
+                    s, mode: core.auditMode(record.audit), .snapshotDelete, instanceID: record.id,
+                    subject: instance,
                     detail: "snapshot '\(name)' deleted")
                 try s.removeOperation(id: op)
             }
@@ -111,16 +130,21 @@ extension InstanceManager {
     }
 
     /// `snapshot pin INSTANCE NAME`: retention skips it and delete refuses it (R20).
-    public func pinSnapshot(instance: String, name: String) throws { try setPinned(instance, name, true) }
+    public func pinSnapshot(instance: String, name: String) throws {
+        try setPinned(instance, name, true)
+    }
 
     /// `snapshot unpin INSTANCE NAME`.
-    public func unpinSnapshot(instance: String, name: String) throws { try setPinned(instance, name, false) }
+    public func unpinSnapshot(instance: String, name: String) throws {
+        try setPinned(instance, name, false)
+    }
 
     private func setPinned(_ instance: String, _ name: String, _ pinned: Bool) throws {
         try core.locked {
             let (record, _) = try core.reconcile(core.instance(named: instance))
             try core.store.write { s in
-                guard var row = try s.snapshots(instanceID: record.id).first(where: { $0.name == name }) else {
+                guard var row = try s.snapshots(instanceID: record.id).first(where: { $0.name == name })
+                else {
                     throw InstancesError.snapshotNotFound(instance: instance, snapshot: name)
                 }
                 row.pinned = pinned

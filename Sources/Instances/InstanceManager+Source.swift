@@ -35,9 +35,12 @@ extension InstanceManager {
                 let instanceName = String(reference[..<at])
                 let snapshotName = String(reference[reference.index(after: at)...])
                 let (record, _) = try core.reconcile(core.instance(named: instanceName))
-                guard let row = try core.store.read({ try $0.snapshots(instanceID: record.id) })
-                    .first(where: { $0.name == snapshotName }), row.qcowID != nil
-                else { throw InstancesError.snapshotNotFound(instance: instanceName, snapshot: snapshotName) }
+                guard
+                    let row = try core.store.read({ try $0.snapshots(instanceID: record.id) })
+                        .first(where: { $0.name == snapshotName }), row.qcowID != nil
+                else {
+                    throw InstancesError.snapshotNotFound(instance: instanceName, snapshot: snapshotName)
+                }
                 return .snapshot(record, row)
             }
             guard let image = try core.store.read({ try $0.image(named: reference) }) else {
@@ -49,7 +52,9 @@ extension InstanceManager {
 
     /// Makes the drive file `drive` (home-relative) from `plan`; `export` is where a snapshot
     /// source is exported as a read-only base image.
-    func makeDrive(_ drive: String, from plan: SourcePlan, fullCopy: Bool, export: String?) throws -> MadeDrive {
+    func makeDrive(_ drive: String, from plan: SourcePlan, fullCopy: Bool, export: String?) throws
+        -> MadeDrive
+    {
         let engine = core.engine
         let target = core.absolute(drive)
         switch plan {
@@ -60,13 +65,15 @@ extension InstanceManager {
             if fullCopy {
                 try engine.copyFlattened(from: core.absolute(image.path), to: target)
                 return MadeDrive(
-                    virtualSize: try engine.virtualSize(of: target), description: "full copy of image '\(image.name)'")
+                    virtualSize: try engine.virtualSize(of: target),
+                    description: "full copy of image '\(image.name)'")
             }
             try engine.createDrive(
                 at: target, virtualSize: UInt64(image.virtualSize), backing: relativeBacking(image.path),
                 backingFormat: "qcow2")
             return MadeDrive(
-                virtualSize: UInt64(image.virtualSize), base: image, description: "overlay on image '\(image.name)'")
+                virtualSize: UInt64(image.virtualSize), base: image,
+                description: "overlay on image '\(image.name)'")
         case .snapshot(let source, let row):
             let sourceDrive = try core.drivePath(source)
             let snapshotID = row.qcowID ?? row.name
@@ -76,18 +83,22 @@ extension InstanceManager {
                     virtualSize: try engine.virtualSize(of: target),
                     description: "full copy of snapshot '\(row.name)' of '\(source.name)'")
             }
-            try engine.exportSnapshot(drive: sourceDrive, snapshotID: snapshotID, to: core.absolute(export))
+            try engine.exportSnapshot(
+                drive: sourceDrive, snapshotID: snapshotID, to: core.absolute(export))
             core.step("export.image-made")
             let size = try engine.virtualSize(of: core.absolute(export))
             let image = ImageRecord(
                 id: String(export.dropFirst("images/".count).dropLast(".qcow2".count)),
                 name: try uniqueImageName("\(source.name)-\(row.name)"), path: export, format: "qcow2",
-                virtualSize: Int64(size), createdAt: Date(), origin: "snapshot", sourceInstanceID: source.id,
+                virtualSize: Int64(size), createdAt: Date(), origin: "snapshot",
+                sourceInstanceID: source.id,
                 sourceSnapshot: row.name, audit: row.audit)
-            try engine.createDrive(at: target, virtualSize: size, backing: relativeBacking(export), backingFormat: "qcow2")
+            try engine.createDrive(
+                at: target, virtualSize: size, backing: relativeBacking(export), backingFormat: "qcow2")
             return MadeDrive(
                 virtualSize: size, base: image, exported: image,
-                description: "overlay on '\(image.name)', exported from snapshot '\(row.name)' of '\(source.name)'")
+                description:
+                    "overlay on '\(image.name)', exported from snapshot '\(row.name)' of '\(source.name)'")
         }
     }
 

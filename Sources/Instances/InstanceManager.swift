@@ -36,7 +36,7 @@ public final class InstanceManager: Sendable {
         self.core = core
         library = ImageLibrary(core: core)
         var report = RecoveryReport()
-        try core.locked {
+        try core.locked(recovering: false) {
             report = try core.recover()
             for record in try core.store.read({ try $0.instances() }) {
                 report.notices += try core.reconcile(record).1
@@ -54,7 +54,9 @@ public final class InstanceManager: Sendable {
     ///   over quota), `invalidName`, engine errors. Nothing is left behind on failure.
     public func create(_ request: CreateInstanceRequest) throws -> InstanceSummary {
         try Core.validateName(request.name, what: "instance")
-        guard request.maxSnapshots >= 1 else { throw InstancesError.invalidArgument("--max-snapshots must be at least 1") }
+        guard request.maxSnapshots >= 1 else {
+            throw InstancesError.invalidArgument("--max-snapshots must be at least 1")
+        }
         return try core.locked {
             guard try core.store.read({ try $0.instance(named: request.name) }) == nil else {
                 throw InstancesError.alreadyExists(what: "instance", name: request.name)
@@ -62,8 +64,11 @@ public final class InstanceManager: Sendable {
             let source = try resolveSource(request.source)
             let id = Core.newID()
             let drive = Core.newDrivePath(instanceID: id)
-            let export = source.needsExport(fullCopy: request.fullCopy) ? "images/\(Core.newID()).qcow2" : nil
-            return try core.withRollback(instanceID: id, created: ["instances/\(id)"] + (export.map { [$0] } ?? [])) {
+            let export =
+                source.needsExport(fullCopy: request.fullCopy) ? "images/\(Core.newID()).qcow2" : nil
+            return try core.withRollback(
+                instanceID: id, created: ["instances/\(id)"] + (export.map { [$0] } ?? [])
+            ) {
                 op in
                 try FileManager.default.createDirectory(
                     atPath: core.absolute("instances/\(id)"), withIntermediateDirectories: true)
@@ -101,9 +106,12 @@ public final class InstanceManager: Sendable {
             let (record, notices) = try core.reconcile(core.instance(named: name))
             let space = try core.space(record)
             return InstanceDetails(
-                summary: try summary(record), quota: record.quota.map { UInt64($0) }, maxSnapshots: record.maxSnapshots,
-                activeBytes: space.activeBytes, snapshotOnlyBytes: space.snapshotOnlyBytes, fileBytes: space.fileBytes,
-                snapshots: try snapshotDetails(record, space: space), pid: record.pid, qmpSocket: record.qmpSocket,
+                summary: try summary(record), quota: record.quota.map { UInt64($0) },
+                maxSnapshots: record.maxSnapshots,
+                activeBytes: space.activeBytes, snapshotOnlyBytes: space.snapshotOnlyBytes,
+                fileBytes: space.fileBytes,
+                snapshots: try snapshotDetails(record, space: space), pid: record.pid,
+                qmpSocket: record.qmpSocket,
                 notices: notices)
         }
     }
@@ -117,8 +125,11 @@ public final class InstanceManager: Sendable {
     public func delete(_ name: String) throws {
         try core.locked {
             let record = try core.instance(named: name)
-            if core.isRunning(record) { throw InstancesError.instanceRunning(instance: name, operation: "delete") }
-            let pinned = try core.store.read { try $0.snapshots(instanceID: record.id) }.filter(\.pinned).map(\.name)
+            if core.isRunning(record) {
+                throw InstancesError.instanceRunning(instance: name, operation: "delete")
+            }
+            let pinned = try core.store.read { try $0.snapshots(instanceID: record.id) }.filter(\.pinned)
+                .map(\.name)
             guard pinned.isEmpty else {
                 throw InstancesError.snapshotsPinned(instance: name, names: pinned, operation: "delete")
             }
@@ -149,7 +160,9 @@ public final class InstanceManager: Sendable {
 
     /// `config set budget SIZE` (nil removes it): a host-wide limit checked before each snapshot.
     public func setBudget(_ bytes: UInt64?) throws {
-        try core.locked { try core.store.write { try $0.setConfig("budget", bytes.map { String($0) }) } }
+        try core.locked {
+            try core.store.write { try $0.setConfig("budget", bytes.map { String($0) }) }
+        }
     }
 
     /// `config get budget`: the budget and the host bytes vmimg files use.
@@ -161,15 +174,19 @@ public final class InstanceManager: Sendable {
     public func auditLog(instance: String? = nil) throws -> [AuditEntry] {
         let id = try instance.map { try core.instance(named: $0).id }
         return try core.store.read { try $0.auditLog(instanceID: id) }.map {
-            AuditEntry(at: $0.at, subject: $0.subject, operation: $0.operation, detail: $0.detail, mode: core.auditMode($0.mode))
+            AuditEntry(
+                at: $0.at, subject: $0.subject, operation: $0.operation, detail: $0.detail,
+                mode: core.auditMode($0.mode))
         }
     }
 
     /// Re-reads every drive's snapshot table and QEMU state and fixes the catalog.
     public func reconcile() throws -> RecoveryReport {
-        try core.locked {
+        try core.locked(recovering: false) {
             var report = try core.recover()
-            for record in try core.store.read({ try $0.instances() }) { report.notices += try core.reconcile(record).1 }
+            for record in try core.store.read({ try $0.instances() }) {
+                report.notices += try core.reconcile(record).1
+            }
             return report
         }
     }
@@ -178,7 +195,10 @@ public final class InstanceManager: Sendable {
 
     func summary(_ record: InstanceRecord) throws -> InstanceSummary {
         let (count, base) = try core.store.read { s in
-            (try s.snapshots(instanceID: record.id).count, try record.baseImageID.flatMap { try s.image(id: $0)?.name })
+            (
+                try s.snapshots(instanceID: record.id).count,
+                try record.baseImageID.flatMap { try s.image(id: $0)?.name }
+            )
         }
         return InstanceSummary(
             id: record.id, name: record.name, state: core.isRunning(record) ? .running : .stopped,
@@ -198,6 +218,8 @@ public final class InstanceManager: Sendable {
     func checkQuota(name: String, quota: UInt64?, drive: String) throws {
         guard let quota else { return }
         let used = try core.engine.space(of: core.absolute(drive)).activeBytes
-        if used > quota { throw InstancesError.quotaExceeded(instance: name, quota: Int64(quota), used: Int64(used)) }
+        if used > quota {
+            throw InstancesError.quotaExceeded(instance: name, quota: Int64(quota), used: Int64(used))
+        }
     }
 }

@@ -3,7 +3,9 @@ import Foundation
 /// Everything the instance and image layer refuses or fails at, each printing as one line.
 public enum InstancesError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Stable categories the CLI maps to exit codes.
-    public enum Kind: Sendable, Equatable { case usage, notFound, conflict, refused, busy, io, engine }
+    public enum Kind: Sendable, Equatable {
+        case usage, notFound, conflict, refused, busy, io, engine
+    }
 
     case invalidName(String, reason: String)
     case invalidArgument(String)
@@ -72,7 +74,8 @@ public enum InstancesError: Error, Equatable, Sendable, CustomStringConvertible 
             return "host budget \(formatBytes(budget)) would be exceeded: \(formatBytes(inUse)) in use, "
                 + "the snapshot may pin up to \(formatBytes(needed)) more"
         case .quotaExceeded(let instance, let quota, let used):
-            return "instance '\(instance)' is over its quota: active layer uses \(formatBytes(used)) of \(formatBytes(quota))"
+            return
+                "instance '\(instance)' is over its quota: active layer uses \(formatBytes(used)) of \(formatBytes(quota))"
         case .unsafeImage(let path, let reason): return "refusing to import '\(path)': \(reason)"
         case .driveMissing(let instance, let path): return "drive of '\(instance)' is missing: \(path)"
         case .engine(let operation, let message): return "\(operation): \(message)"

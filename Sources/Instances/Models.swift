@@ -21,8 +21,13 @@ public enum AuditMode: String, Codable, Sendable, CaseIterable {
 
 /// Operations written to the audit log.
 public enum AuditedOperation: String, Sendable, CaseIterable {
-    case create, snapshot = "snapshot-create", snapshotDelete = "snapshot-delete", pin, unpin, rebuild,
-        duplicate, delete, start, stop, imageDelete = "image-delete", export
+    case create
+    case snapshot = "snapshot-create"
+    case snapshotDelete = "snapshot-delete"
+    case pin, unpin, rebuild,
+        duplicate, delete, start, stop
+    case imageDelete = "image-delete"
+    case export
 
     var changesDrive: Bool { self != .start && self != .stop }
 }
@@ -46,7 +51,8 @@ public struct CreateInstanceRequest: Sendable, Equatable {
     public var audit: AuditMode
 
     public init(
-        name: String, source: DriveSource, fullCopy: Bool = false, quota: UInt64? = nil, maxSnapshots: Int = 5,
+        name: String, source: DriveSource, fullCopy: Bool = false, quota: UInt64? = nil,
+        maxSnapshots: Int = 5,
         audit: AuditMode = .off
     ) {
         self.name = name
@@ -162,10 +168,15 @@ public struct RebuildPlan: Sendable, Equatable {
         let what: String
         switch source {
         case .snapshot(let name): what = "revert '\(instance)' to snapshot '\(name)'"
-        case .image(let name, let full): what = "replace the drive of '\(instance)' with \(full ? "a copy of" : "an overlay on") '\(name)'"
+        case .image(let name, let full):
+            what =
+                "replace the drive of '\(instance)' with \(full ? "a copy of" : "an overlay on") '\(name)'"
         }
-        let gone = snapshotsDestroyed.isEmpty ? "no snapshots" : "snapshots " + snapshotsDestroyed.joined(separator: ", ")
-        return "\(what); discards current content (\(formatBytes(Int64(discardedActiveBytes)))) and deletes \(gone)"
+        let gone =
+            snapshotsDestroyed.isEmpty
+            ? "no snapshots" : "snapshots " + snapshotsDestroyed.joined(separator: ", ")
+        return
+            "\(what); discards current content (\(formatBytes(Int64(discardedActiveBytes)))) and deletes \(gone)"
     }
 }
 
@@ -197,7 +208,8 @@ public struct StartOptions: Sendable, Equatable {
     public var extraArguments: [String]
 
     public init(
-        kernel: String? = nil, initrd: String? = nil, append: String? = nil, memory: Int = 256, accel: String = "tcg",
+        kernel: String? = nil, initrd: String? = nil, append: String? = nil, memory: Int = 256,
+        accel: String = "tcg",
         machine: String = "q35", extraArguments: [String] = []
     ) {
         self.kernel = kernel

@@ -29,7 +29,9 @@ final class QMPClient {
     /// - Throws: ``InstancesError/qmp(instance:message:)`` with QEMU's `desc` on an error reply,
     ///   a timeout, or a closed connection.
     @discardableResult
-    func execute(_ command: String, arguments: [String: Any]? = nil, timeout: TimeInterval = 30) throws -> Any {
+    func execute(_ command: String, arguments: [String: Any]? = nil, timeout: TimeInterval = 30)
+        throws -> Any
+    {
         var message: [String: Any] = ["execute": command]
         if let arguments { message["arguments"] = arguments }
         let data = try JSONSerialization.data(withJSONObject: message)
@@ -57,7 +59,9 @@ final class QMPClient {
         let deadline = Date().addingTimeInterval(timeout)
         while !events.contains(name) {
             let left = deadline.timeIntervalSinceNow
-            guard left > 0, let object = try? readObject(timeout: left) else { return events.contains(name) }
+            guard left > 0, let object = try? readObject(timeout: left) else {
+                return events.contains(name)
+            }
             if let event = object["event"] as? String { events.append(event) }
         }
         return true
@@ -70,7 +74,8 @@ final class QMPClient {
                 let line = Array(buffer[..<newline])
                 buffer.removeSubrange(...newline)
                 guard !line.allSatisfy({ $0 == 0x0D || $0 == 0x20 }) else { continue }
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+                else {
                     throw InstancesError.qmp(instance: socketPath, message: "malformed reply")
                 }
                 return object
@@ -83,7 +88,9 @@ final class QMPClient {
             } catch {
                 throw InstancesError.qmp(instance: socketPath, message: "\(error)")
             }
-            guard !chunk.isEmpty else { throw InstancesError.qmp(instance: socketPath, message: "connection closed") }
+            guard !chunk.isEmpty else {
+                throw InstancesError.qmp(instance: socketPath, message: "connection closed")
+            }
             buffer += chunk
         }
     }
@@ -100,7 +107,8 @@ extension QMPClient {
     func snapshots(device: String) throws -> [DriveSnapshot] {
         guard let devices = try execute("query-block") as? [[String: Any]] else { return [] }
         guard let entry = devices.first(where: { $0["device"] as? String == device }),
-            let inserted = entry["inserted"] as? [String: Any], let image = inserted["image"] as? [String: Any]
+            let inserted = entry["inserted"] as? [String: Any],
+            let image = inserted["image"] as? [String: Any]
         else {
             throw InstancesError.qmp(instance: socketPath, message: "query-block: no device '\(device)'")
         }
@@ -116,13 +124,15 @@ extension QMPClient {
 
     /// `blockdev-snapshot-internal-sync`: an internal snapshot taken by the QEMU that owns the drive.
     func createSnapshot(device: String, name: String) throws {
-        try execute("blockdev-snapshot-internal-sync", arguments: ["device": device, "name": name], timeout: 3600)
+        try execute(
+            "blockdev-snapshot-internal-sync", arguments: ["device": device, "name": name], timeout: 3600)
     }
 
     /// `blockdev-snapshot-delete-internal-sync` by ID and name.
     func deleteSnapshot(device: String, id: String, name: String) throws {
         try execute(
-            "blockdev-snapshot-delete-internal-sync", arguments: ["device": device, "id": id, "name": name],
+            "blockdev-snapshot-delete-internal-sync",
+            arguments: ["device": device, "id": id, "name": name],
             timeout: 3600)
     }
 }

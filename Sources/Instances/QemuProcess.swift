@@ -17,14 +17,16 @@ enum QemuProcess {
     }
 
     static func arguments(
-        name: String, drive: String, qmpSocket: String, pidFile: String, consoleLog: String, options: StartOptions
+        name: String, drive: String, qmpSocket: String, pidFile: String, consoleLog: String,
+        options: StartOptions
     ) -> [String] {
         var args = [
-            "-name", "vmimg-\(name)", "-machine", options.machine, "-accel", options.accel, "-m", "\(options.memory)",
+            "-name", "vmimg-\(name)", "-machine", options.machine, "-accel", options.accel, "-m",
+            "\(options.memory)",
             "-display", "none", "-monitor", "none", "-serial", "file:\(consoleLog)",
             "-qmp", "unix:\(qmpSocket),server=on,wait=off",
             "-drive", "file=\(drive),if=virtio,format=qcow2,id=\(driveDevice),node-name=fmt0",
-            "-daemonize", "-pidfile", pidFile,
+            "-pidfile", pidFile,
         ]
         if let kernel = options.kernel {
             // A direct-kernel guest powers off or panics (panic=-1) to end; never reboot it.
@@ -35,15 +37,48 @@ enum QemuProcess {
         return args + options.extraArguments
     }
 
-    static func launch(_ arguments: [String], pidFile: String, instance: String, binary: String) throws -> Launch {
-        let output = try ProcessRunner.run(binary, arguments)
-        guard output.status == 0 else { throw InstancesError.qemu(instance: instance, message: output.message) }
-        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let pid = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
-        else {
-            throw InstancesError.qemu(instance: instance, message: "no pid file \(pidFile)")
+    /// Starts QEMU as a child that outlives this vmimg process and waits for its QMP socket. Not `-daemonize`: the daemon would inherit Foundation's
+    /// child-watch descriptor and `waitUntilExit` on its parent would never return.
+    static func launch(
+        _ arguments: [String], qmpSocket: String, pidFile: String, logFile: String, instance: String,
+        binary: String
+    ) throws -> Launch {
+        let process = Process()
+        let qemu = try ProcessRunner.resolve(binary)
+        // Foundation starts the child in a process group of its own, so a terminal's ^C does not
+        // reach it and it outlives this process.
+        process.executableURL = URL(fileURLWithPath: qemu)
+        process.arguments = arguments
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        guard let log = FileHandle(forWritingAtPath: logFile) else {
+            throw InstancesError.io(path: logFile, message: "cannot create")
         }
-        return Launch(pid: pid, processStart: startTime(of: pid) ?? 0)
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw InstancesError.qemu(instance: instance, message: "cannot run \(qemu): \(error)")
+        }
+        try? log.close()
+        let pid = Int64(process.processIdentifier)
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: qmpSocket) {
+            guard process.isRunning, Date() < deadline else {
+                if process.isRunning { kill(pid: pid) }
+                let text = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+                let line =
+                    text.split(separator: "\n").last.map(String.init)
+                    ?? "exited before its QMP socket appeared"
+                throw InstancesError.qemu(instance: instance, message: line)
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let written = (try? String(contentsOfFile: pidFile, encoding: .utf8))
+            .flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let qemuPid = written ?? pid
+        return Launch(pid: qemuPid, processStart: startTime(of: qemuPid) ?? 0)
     }
 
     /// Field 22 of /proc/PID/stat (start time in clock ticks), nil when there is no such process.

@@ -1,0 +1,131 @@
+import Foundation
+import Instances
+import Testing
+
+let MiB: UInt64 = 1 << 20
+
+/// A vmimg home of its own under /tmp (short, so QMP socket paths fit in sun_path).
+final class TestHome: @unchecked Sendable {  // immutable after init
+    let root: String
+    init() throws {
+        root = "/tmp/vmimg-it-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+    deinit {
+        if ProcessInfo.processInfo.environment["VMIMG_KEEP_TMP"] != "1" {
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+    var home: VMImgHome { VMImgHome(root: root + "/home") }
+    func manager(hooks: InstanceHooks = InstanceHooks()) throws -> InstanceManager {
+        try InstanceManager(home: home, hooks: hooks)
+    }
+    func file(_ name: String) -> String { root + "/" + name }
+}
+
+struct ToolResult {
+    var status: Int32
+    var out: String
+    var err: String
+}
+
+/// Runs a tool; a missing QEMU tool fails with an install hint (style: real QEMU is required).
+@discardableResult
+func tool(_ name: String, _ args: [String], environment: [String: String]? = nil) throws
+    -> ToolResult
+{
+    let candidates = ["/usr/bin/\(name)", "/usr/local/bin/\(name)", name]
+    guard
+        let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+            ?? (name.hasPrefix("/") ? name : nil)
+    else {
+        Issue.record("\(name) missing: apt-get install qemu-utils qemu-system-x86")
+        throw ToolMissing()
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    if let environment { p.environment = environment }
+    // Files, not pipes: a daemonized QEMU keeps them open after its parent exits.
+    let base = "/tmp/vmimg-tool-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    let out = try #require(FileHandle(forWritingAtPath: base + ".out"))
+    let err = try #require(FileHandle(forWritingAtPath: base + ".err"))
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    p.waitUntilExit()
+    try out.close()
+    try err.close()
+    return ToolResult(
+        status: p.terminationStatus,
+        out: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+        err: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+}
+
+struct ToolMissing: Error {}
+
+/// `qemu-io -c 'write -P pattern offset length'` on a qcow2 file.
+func writePattern(_ path: String, _ pattern: UInt8, at offset: UInt64 = 0, length: UInt64) throws {
+    let r = try tool(
+        "qemu-io", ["-f", "qcow2", "-c", "write -P \(pattern) \(offset) \(length)", path])
+    #expect(r.status == 0, "qemu-io write: \(r.err)\(r.out)")
+}
+
+/// Whether the range reads back as `pattern` (`qemu-io read -P`).
+func hasPattern(
+    _ path: String, _ pattern: UInt8, at offset: UInt64 = 0, length: UInt64, forceShare: Bool = false
+) throws -> Bool {
+    let r = try tool(
+        "qemu-io",
+        (forceShare ? ["-U"] : []) + [
+            "-r", "-f", "qcow2", "-c", "read -P \(pattern) \(offset) \(length)", path,
+        ])
+    return r.status == 0 && !r.out.contains("Pattern verification failed")
+        && !r.err.contains("failed")
+}
+
+/// Snapshot names in the drive's own table (`qemu-img snapshot -l`, force-share).
+func qemuSnapshotNames(_ path: String) throws -> [String] {
+    let r = try tool("qemu-img", ["info", "-U", "--output=json", path])
+    guard let data = r.out.data(using: .utf8),
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return [] }
+    let snaps = object["snapshots"] as? [[String: Any]] ?? []
+    return snaps.compactMap { $0["name"] as? String }
+}
+
+func qemuImgCheck(_ path: String) throws {
+    let r = try tool("qemu-img", ["check", "-U", path])
+    #expect(r.status == 0, "qemu-img check \(path): \(r.out)\(r.err)")
+}
+
+/// A QEMU that is not ours, holding `path` open for writing.
+final class ForeignQemu {
+    let process = Process()
+    init(drive: String, pidFile: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
+        process.arguments = [
+            "-machine", "none", "-S", "-display", "none", "-monitor", "none", "-serial", "none",
+            "-drive", "file=\(drive),if=none,format=qcow2,id=d0",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Ready once qemu-img (without -U) can no longer get the shared lock.
+        for _ in 0..<500 {
+            if try tool("qemu-img", ["info", drive]).err.contains("lock") { return }
+            usleep(20_000)
+        }
+        Issue.record("foreign QEMU never locked \(drive)")
+    }
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
