@@ -43,10 +43,10 @@ struct SnapshotPageRoutes {
         }
         router.get("instances/:instance/rebuild") { request, context in
             let name = try parameter("instance", context)
-            let query = request.uri.queryParameters
+            // A browser's GET form: '+' is a space here (Hummingbird's query parser leaves it).
+            let query = FormData.parse(request.uri.query ?? "")
             var selection = RebuildPage.Selection(
-                bootSource: query["source"].map(String.init), image: query["image"].map(String.init),
-                fullCopy: query["fullCopy"] == "true")
+                bootSource: query["source"], image: query["image"], fullCopy: query["fullCopy"] == "true")
             let chosen = selection
             let (details, entries, plan) = try await service.call { m in
                 let details = try m.show(name)

@@ -112,7 +112,10 @@ struct SnapshotAPITests {
             #expect(done.status == .ok, "\(done.text)")
             #expect(done.json["rebuilt"] as? Bool == true)
             try Qemu.io(drive, commands: ["read -P 0xaa 0 64k"])
-            #expect(try Qemu.snapshotNames(drive) == ["test snapshot"])
+            let left = try await client.call(.get, "/api/v1/instances/vm1/snapshots").json["snapshots"] as? [[String: Any]]
+            #expect(left?.map { $0["name"] as? String } == ["test snapshot"])
+            let info = try Qemu.img(["snapshot", "-l", drive]).checked().stdoutText
+            #expect(info.contains("test snapshot") && !info.contains("later"))
         }
     }
 

@@ -20,7 +20,7 @@ enum ImagesPage {
             <form id="upload-form" class="card"><h2>Upload an image</h2>
             <label for="upload-name">Name</label><input type="text" id="upload-name" name="name" required maxlength="64">
             <label for="upload-format">Format</label>
-            <select id="upload-format" name="format"><option value="">detect</option><option>raw</option><option>qcow2</option></select>
+            <select id="upload-format" name="format"><option value="">detect</option><option value="raw">raw</option><option value="qcow2">qcow2</option></select>
             <label for="upload-file">File (at most \(HTML.bytes(UInt64(maxUpload))); checked like <code>vmimg images import</code>)</label>
             <input type="file" id="upload-file" name="file" required>
             <p><button class="primary" id="upload-submit">Upload</button></p>

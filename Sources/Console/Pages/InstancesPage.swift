@@ -28,7 +28,7 @@ enum InstancesPage {
             <label for="instance-size">Size (empty drive)</label><input type="text" id="instance-size" name="size" value="64M">
             <label for="instance-quota">Quota (optional)</label><input type="text" id="instance-quota" name="quota" placeholder="e.g. 1G">
             <label for="instance-audit">Audit</label>
-            <select id="instance-audit" name="audit"><option>changes</option><option>all</option><option>off</option></select>
+            <select id="instance-audit" name="audit"><option value="changes">changes</option><option value="all">all</option><option value="off">off</option></select>
             <p><button class="primary" id="create-instance-submit">Create Instance</button>
             <button type="button" data-close>Cancel</button></p></form></dialog>
             """
