@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import TestSupport
 
@@ -48,7 +47,6 @@ struct ConsoleBrowserTests {
 final class ConsoleProcess: Sendable {
     let process: Process
     let url: String
-    private let output: Mutex<String>
     private let logPath: String
 
     init(vmimg: String, home: String) throws {
@@ -62,7 +60,6 @@ final class ConsoleProcess: Sendable {
         process.standardError = log
         process.standardOutput = log
         try process.run()
-        output = Mutex("")
         let deadline = Date().addingTimeInterval(30)
         var found: String?
         while Date() < deadline, found == nil, process.isRunning {

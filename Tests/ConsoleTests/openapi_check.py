@@ -56,7 +56,6 @@ def main():
         if media not in content:
             failures.append(f"{where}: content type {media!r} not in {list(content)}")
             continue
-        pointer = "/".join(["#", "paths", match.replace("~", "~0").replace("/", "~1")])
         schema = dict(spec)
         schema["$ref"] = content[media]["schema"].get("$ref") or None
         if schema["$ref"] is None:
