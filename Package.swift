@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -44,9 +45,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ], swiftSettings: safety),
         .target(
+            name: "Console",
+            dependencies: [
+                "Instances", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: safety),
+        .target(
             name: "VMImgCLI",
             dependencies: [
-                "ImageKit", "Instances", "NBDServer",
+                "ImageKit", "Instances", "NBDServer", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: safety),
@@ -59,6 +67,11 @@ let package = Package(
         .testTarget(name: "VMImgCLITests", dependencies: ["VMImgCLI", "ImageKit", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "TestSupport"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "TestSupport"]),
+        .testTarget(
+            name: "ConsoleTests",
+            dependencies: [
+                "Console", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ], exclude: ["browser_test.py", "openapi_check.py"]),
         .testTarget(
             name: "NBDTests",
             dependencies: [

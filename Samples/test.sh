@@ -39,7 +39,8 @@ step() { printf '\n== %s\n' "$*"; }
 # --- Debian packages -------------------------------------------------------------------------
 # Only what is missing is installed; `apt-get update` only when a package is unknown to apt.
 # The guest's kernel and busybox are not installed: Samples/build-guest.sh unpacks them into a cache.
-packages=(qemu-utils qemu-system-x86 zlib1g-dev libzstd-dev libdeflate-dev libisal-dev e2fsprogs cpio)
+# chromium + chromium-driver: the console's browser test (Tests/ConsoleTests/browser_test.py).
+packages=(qemu-utils qemu-system-x86 zlib1g-dev libzstd-dev libdeflate-dev libisal-dev e2fsprogs cpio chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -58,6 +59,13 @@ if [[ ${#missing[@]} -gt 0 ]]; then
         fi
     done
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- Python modules: Selenium (console browser test), jsonschema + PyYAML (OpenAPI check) ----------
+if ! python3 -c 'import selenium, jsonschema, yaml' 2>/dev/null; then
+    step "pip install selenium jsonschema pyyaml"
+    python3 -m pip install -q selenium jsonschema pyyaml \
+        || python3 -m pip install -q --break-system-packages selenium jsonschema pyyaml
 fi
 
 # --- Test guest (cached; built here so no test spends its time limit on it) ---------------------

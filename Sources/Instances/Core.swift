@@ -116,8 +116,17 @@ final class Core: Sendable {
     }
 
     /// Snapshot names must not look like qcow2 snapshot IDs, which qemu-img matches first.
+    /// Snapshot names may also hold inner spaces ("test snapshot", as in the seed's console): they
+    /// never become file names.
     static func validateSnapshotName(_ name: String) throws {
-        try validateName(name, what: "snapshot")
+        do {
+            guard name.trimmingCharacters(in: .whitespaces) == name else {
+                throw InstancesError.invalidName(name, reason: "no leading or trailing spaces")
+            }
+            try validateName(name.replacingOccurrences(of: " ", with: "_"), what: "snapshot")
+        } catch InstancesError.invalidName(_, let reason) {
+            throw InstancesError.invalidName(name, reason: reason)
+        }
         guard !name.allSatisfy(\.isNumber) else {
             throw InstancesError.invalidName(
                 name, reason: "a snapshot name needs a non-digit (digits alone are qcow2 IDs)")

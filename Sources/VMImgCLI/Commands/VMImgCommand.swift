@@ -12,7 +12,7 @@ public struct VMImgCommand: ParsableCommand {
             CompactCommand.self, CompareCommand.self,
             ConvertCommand.self, CreateCommand.self, InfoCommand.self, MapCommand.self,
             MeasureCommand.self,
-            SnapshotCommand.self, RebaseCommand.self, ResizeCommand.self, ServeCommand.self,
+            SnapshotCommand.self, RebaseCommand.self, ResizeCommand.self, ServeCommand.self, ConsoleCommand.self,
             InstanceCommand.self, ImagesCommand.self, ConfigCommand.self, TickCommand.self,
         ])
 
