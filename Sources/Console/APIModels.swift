@@ -52,7 +52,9 @@ public struct SnapshotJSON: Codable, Sendable, Equatable {
         pinned = s.pinned
         audit = s.audit.rawValue
         space = s.space.map {
-            SpaceJSON(referenced: $0.referenced, unique: $0.unique, shared: $0.referenced - min($0.unique, $0.referenced), written: $0.written)
+            SpaceJSON(
+                referenced: $0.referenced, unique: $0.unique, shared: $0.referenced - min($0.unique, $0.referenced),
+                written: $0.written)
         }
     }
 }

@@ -30,7 +30,9 @@ struct SnapshotRoutes {
             let name = try parameter("instance", context)
             let snapshot = try parameter("snapshot", context)
             let dryRun = flag("dryRun", request)
-            let result = try await service.call { try $0.deleteSnapshot(instance: name, name: snapshot, dryRun: dryRun) }
+            let result = try await service.call {
+                try $0.deleteSnapshot(instance: name, name: snapshot, dryRun: dryRun)
+            }
             return try json(
                 SnapshotDeleteJSON(
                     instance: result.instance, snapshot: result.snapshot, dryRun: result.dryRun,
@@ -41,7 +43,9 @@ struct SnapshotRoutes {
                 let name = try parameter("instance", context)
                 let snapshot = try parameter("snapshot", context)
                 try await service.call {
-                    pin ? try $0.pinSnapshot(instance: name, name: snapshot) : try $0.unpinSnapshot(instance: name, name: snapshot)
+                    pin
+                        ? try $0.pinSnapshot(instance: name, name: snapshot)
+                        : try $0.unpinSnapshot(instance: name, name: snapshot)
                 }
                 return Response(status: .noContent)
             }
@@ -90,9 +94,12 @@ struct SnapshotRoutes {
     /// Thin duplicates are instant; full ones copy the snapshot and run as a job.
     func duplicate(_ name: String, _ body: DuplicateBody, wait: Bool) async throws -> Response {
         let work: @Sendable () async throws -> DuplicateJSON = {
-            let r = try await service.call { try $0.duplicate(name, as: body.name, snapshot: body.snapshot, full: body.full ?? false) }
+            let r = try await service.call {
+                try $0.duplicate(name, as: body.name, snapshot: body.snapshot, full: body.full ?? false)
+            }
             return DuplicateJSON(
-                source: r.source, snapshot: r.snapshot, newInstance: InstanceJSON(r.newInstance), exportedImage: r.exportedImage)
+                source: r.source, snapshot: r.snapshot, newInstance: InstanceJSON(r.newInstance),
+                exportedImage: r.exportedImage)
         }
         let location = "/api/v1/instances/\(escape(body.name))"
         guard body.full == true else { return try json(try await work(), status: .created, location: location) }
@@ -106,7 +113,9 @@ struct SnapshotRoutes {
     /// 201 with its result or its problem.
     func respond(_ job: JobJSON, wait: Bool) async throws -> Response {
         let location = "/api/v1/jobs/\(job.id)"
-        guard wait, let done = await service.jobs.wait(job.id) else { return try json(job, status: .accepted, location: location) }
+        guard wait, let done = await service.jobs.wait(job.id) else {
+            return try json(job, status: .accepted, location: location)
+        }
         if let problem = done.problem { throw problem }
         var response = try json(done.result, status: .created, location: done.resource)
         response.headers[.contentLocation] = location

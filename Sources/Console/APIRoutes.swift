@@ -15,7 +15,8 @@ struct APIRoutes {
         api.post("instances") { request, context in
             let body = try await decode(CreateInstanceBody.self, request, context)
             let created = try await service.call { try $0.create(try createRequest(body)) }
-            return try json(InstanceJSON(created), status: .created, location: "/api/v1/instances/\(escape(created.name))")
+            return try json(
+                InstanceJSON(created), status: .created, location: "/api/v1/instances/\(escape(created.name))")
         }
         api.get("instances/:instance") { _, context in
             let name = try parameter("instance", context)
@@ -82,7 +83,9 @@ struct APIRoutes {
 }
 
 extension AuditJSON {
-    init(_ e: AuditEntry) { self.init(at: e.at, subject: e.subject, operation: e.operation, detail: e.detail, mode: e.mode.rawValue) }
+    init(_ e: AuditEntry) {
+        self.init(at: e.at, subject: e.subject, operation: e.operation, detail: e.detail, mode: e.mode.rawValue)
+    }
 }
 
 // MARK: - Helpers shared by the API route files
@@ -91,7 +94,9 @@ extension AuditJSON {
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, location: String? = nil) throws -> Response {
     var headers: HTTPFields = [.contentType: "application/json"]
     if let location { headers[.location] = location }
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONCoding.encoder.encode(value))))
+    return Response(
+        status: status, headers: headers,
+        body: .init(byteBuffer: ByteBuffer(bytes: try JSONCoding.encoder.encode(value))))
 }
 
 /// A path parameter, percent-decoded (the router leaves `%20` as is).
@@ -113,7 +118,8 @@ func escape(_ segment: String) -> String {
 /// Decodes a JSON body (at most `context.maxUploadSize` bytes).
 func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: ConsoleContext) async throws -> T {
     guard let value = try await decodeOptional(type, request, context) else {
-        throw Problem(.badRequest, code: "malformed-json", title: "Malformed JSON", detail: "malformed JSON: empty body")
+        throw Problem(
+            .badRequest, code: "malformed-json", title: "Malformed JSON", detail: "malformed JSON: empty body")
     }
     return value
 }

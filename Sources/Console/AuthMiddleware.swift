@@ -22,7 +22,9 @@ struct AuthMiddleware: RouterMiddleware {
             throw HTTPError(.forbidden, message: "cross-origin request refused")
         }
         if path == "/login" || path.hasPrefix("/static/") { return try await next(request, context) }
-        if let cookie = request.cookies[SessionStore.cookieName] { context.session = service.sessions.session(cookie.value) }
+        if let cookie = request.cookies[SessionStore.cookieName] {
+            context.session = service.sessions.session(cookie.value)
+        }
         if path.hasPrefix("/api/") {
             if let authorization = request.headers[.authorization] {
                 guard authorization.hasPrefix("Bearer "), AccessToken.matches(authorization.dropFirst(7), service.token)
@@ -32,7 +34,9 @@ struct AuthMiddleware: RouterMiddleware {
             }
             guard let session = context.session else { throw Problem.unauthorized }
             if changes {
-                guard let given = Self.csrfHeader(request), AccessToken.matches(given, session.csrf) else { throw Problem.csrf }
+                guard let given = Self.csrfHeader(request), AccessToken.matches(given, session.csrf) else {
+                    throw Problem.csrf
+                }
             }
             return try await next(request, context)
         }
@@ -57,7 +61,9 @@ struct AuthMiddleware: RouterMiddleware {
 
     /// No `Origin` (curl, tests) passes; a browser's must be this host.
     static func sameOrigin(_ request: Request) -> Bool {
-        guard let origin = request.headers.first(where: { $0.name.canonicalName == "origin" })?.value else { return true }
+        guard let origin = request.headers.first(where: { $0.name.canonicalName == "origin" })?.value else {
+            return true
+        }
         guard let host = request.head.authority else { return false }
         return origin == "http://" + host || origin == "https://" + host
     }

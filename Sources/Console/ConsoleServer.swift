@@ -23,7 +23,8 @@ public enum ConsoleServer {
             router: router(service: service),
             configuration: .init(address: .hostname(host, port: port), serverName: "vmimg-console"),
             onServerRunning: { channel in
-                await onRunning(channel.localAddress.map { "\($0.ipAddress ?? host):\($0.port ?? port)" } ?? "\(host):\(port)")
+                await onRunning(
+                    channel.localAddress.map { "\($0.ipAddress ?? host):\($0.port ?? port)" } ?? "\(host):\(port)")
             })
     }
 

@@ -61,10 +61,14 @@ public final class JobRegistry: Sendable {
     /// Registers a job and runs `work` in the background; `work` reports phases through `update`.
     func start(
         kind: String, subject: String, phase: String,
-        work: @escaping @Sendable (_ update: @escaping @Sendable (String, Double) -> Void) async throws -> (JobResult, String?)
+        work:
+            @escaping @Sendable (_ update: @escaping @Sendable (String, Double) -> Void) async throws -> (
+                JobResult, String?
+            )
     ) -> JobJSON {
         let job = JobJSON(
-            id: UUID().uuidString.lowercased(), kind: kind, subject: subject, state: .running, phase: phase, progress: 0,
+            id: UUID().uuidString.lowercased(), kind: kind, subject: subject, state: .running, phase: phase,
+            progress: 0,
             createdAt: Date())
         jobs.withLock { all in
             all[job.id] = job

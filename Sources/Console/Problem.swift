@@ -29,7 +29,9 @@ public struct Problem: Error, Sendable, Equatable, Codable, HTTPResponseError {
     public var status: HTTPResponse.Status { .init(code: statusCode) }
 
     /// A problem with an explicit code, status and message.
-    public init(_ status: HTTPResponse.Status, code: String, title: String, detail: String, plan: RebuildPlanJSON? = nil) {
+    public init(
+        _ status: HTTPResponse.Status, code: String, title: String, detail: String, plan: RebuildPlanJSON? = nil
+    ) {
         self.type = "urn:vmimg:problem:" + code
         self.title = title
         self.statusCode = status.code
@@ -56,7 +58,8 @@ extension Problem {
         switch error {
         case .invalidName: (status, code, title) = (.badRequest, "invalid-name", "Invalid name")
         case .invalidArgument: (status, code, title) = (.badRequest, "invalid-argument", "Invalid argument")
-        case .confirmationRequired: (status, code, title) = (.conflict, "confirmation-required", "Confirmation required")
+        case .confirmationRequired:
+            (status, code, title) = (.conflict, "confirmation-required", "Confirmation required")
         case .instanceNotFound: (status, code, title) = (.notFound, "instance-not-found", "Instance not found")
         case .imageNotFound: (status, code, title) = (.notFound, "image-not-found", "Image not found")
         case .snapshotNotFound: (status, code, title) = (.notFound, "snapshot-not-found", "Snapshot not found")
@@ -70,7 +73,8 @@ extension Problem {
         case .budgetExceeded: (status, code, title) = (.conflict, "budget-exceeded", "Host budget exceeded")
         case .quotaExceeded: (status, code, title) = (.conflict, "quota-exceeded", "Quota exceeded")
         case .unsafeImage: (status, code, title) = (.unprocessableContent, "unsafe-image", "Unsafe image")
-        case .driveLocked: (status, code, title) = (.init(code: 423, reasonPhrase: "Locked"), "drive-locked", "Drive locked")
+        case .driveLocked:
+            (status, code, title) = (.init(code: 423, reasonPhrase: "Locked"), "drive-locked", "Drive locked")
         case .io: (status, code, title) = (.internalServerError, "io", "I/O error")
         case .engine, .qmp, .qemu: (status, code, title) = (.internalServerError, "engine", "Engine error")
         }
@@ -82,11 +86,15 @@ extension Problem {
         switch error {
         case let problem as Problem: self = problem
         case let error as InstancesError: self.init(error)
-        case let error as DecodingError: self.init(.badRequest, code: "malformed-json", title: "Malformed JSON", detail: "malformed JSON: \(Self.describe(error))")
+        case let error as DecodingError:
+            self.init(
+                .badRequest, code: "malformed-json", title: "Malformed JSON",
+                detail: "malformed JSON: \(Self.describe(error))")
         case is NIOTooManyBytesError:
             self.init(.contentTooLarge, code: "too-large", title: "Content too large", detail: "request body too large")
         case let error as HTTPError:
-            let code = error.status == .notFound ? "not-found" : (error.status == .contentTooLarge ? "too-large" : "http")
+            let code =
+                error.status == .notFound ? "not-found" : (error.status == .contentTooLarge ? "too-large" : "http")
             self.init(
                 error.status, code: code, title: error.status.reasonPhrase,
                 detail: error.body ?? error.status.reasonPhrase.lowercased())
@@ -96,7 +104,8 @@ extension Problem {
 
     private static func describe(_ error: DecodingError) -> String {
         switch error {
-        case .dataCorrupted(let context): return context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription
+        case .dataCorrupted(let context):
+            return context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription
         case .keyNotFound(let key, _): return "missing key '\(key.stringValue)'"
         case .typeMismatch(_, let context), .valueNotFound(_, let context):
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
@@ -109,7 +118,8 @@ extension Problem {
         .unauthorized, code: "unauthorized", title: "Unauthorized",
         detail: "missing or wrong access token (send 'Authorization: Bearer TOKEN'; see 'vmimg console --print-token')")
     static let csrf = Problem(
-        .forbidden, code: "csrf", title: "Forbidden", detail: "missing or wrong CSRF token for a cookie-authenticated request")
+        .forbidden, code: "csrf", title: "Forbidden",
+        detail: "missing or wrong CSRF token for a cookie-authenticated request")
 }
 
 /// Turns every error under `/api` into problem+json, including the router's own 404s.

@@ -62,7 +62,9 @@ final class SessionStore: Sendable {
     }
 
     func cookie(for session: Session) -> Cookie {
-        Cookie(name: Self.cookieName, value: session.id, maxAge: Int(lifetime), path: "/", httpOnly: true, sameSite: .strict)
+        Cookie(
+            name: Self.cookieName, value: session.id, maxAge: Int(lifetime), path: "/", httpOnly: true,
+            sameSite: .strict)
     }
 }
 

@@ -54,7 +54,9 @@ struct SnapshotPageRoutes {
                 var plan: Result<RebuildPlan, InstancesError>?
                 if let image = chosen.image, chosen.bootSource == "my-images" {
                     do {
-                        if case .planned(let p) = try m.rebuild(name, from: .image(image, fullCopy: chosen.fullCopy), confirm: false) {
+                        if case .planned(let p) = try m.rebuild(
+                            name, from: .image(image, fullCopy: chosen.fullCopy), confirm: false)
+                        {
                             plan = .success(p)
                         }
                     } catch let error as InstancesError {
@@ -72,7 +74,8 @@ struct SnapshotPageRoutes {
         router.get("images") { _, context in
             let entries = try await service.call { try $0.library.list() }
             return ui.page(
-                "My images", context, ImagesPage.render(entries, maxUpload: service.maxUploadBytes, session: context.session),
+                "My images", context,
+                ImagesPage.render(entries, maxUpload: service.maxUploadBytes, session: context.session),
                 active: "images")
         }
         router.post("images/:image/delete") { _, context in
@@ -92,16 +95,20 @@ struct SnapshotPageRoutes {
         let fullCopy = context.form["fullCopy"] == "true"
         let source = RebuildSource.image(image, fullCopy: fullCopy)
         let base = HTML.path("instances", name)
-        let back = base + "/rebuild?source=my-images&image=" + (image.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        let back =
+            base + "/rebuild?source=my-images&image="
+            + (image.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
         guard let session = context.session else { return HTML.redirect("/login") }
         guard context.form["confirm"] == "true" else {
             service.sessions.notify(
-                session.id, .error, "Rebuild needs confirmation: tick the box under the warning, then Rebuild Instance.")
+                session.id, .error, "Rebuild needs confirmation: tick the box under the warning, then Rebuild Instance."
+            )
             return HTML.redirect(back)
         }
         let planned: RebuildPlan
         do {
-            guard case .planned(let plan) = try await service.call({ try $0.rebuild(name, from: source, confirm: false) })
+            guard
+                case .planned(let plan) = try await service.call({ try $0.rebuild(name, from: source, confirm: false) })
             else { return HTML.redirect(back) }
             planned = plan
         } catch {
@@ -110,9 +117,11 @@ struct SnapshotPageRoutes {
         }
         let sessions = service.sessions
         let message: @Sendable (RebuildPlan) -> String = { plan in
-            let gone = plan.snapshotsDestroyed.isEmpty
+            let gone =
+                plan.snapshotsDestroyed.isEmpty
                 ? "No snapshots were deleted."
-                : "Deleted snapshots: " + plan.snapshotsDestroyed.map { (n: String) -> String in "'\(n)'" }.joined(separator: ", ") + "."
+                : "Deleted snapshots: "
+                    + plan.snapshotsDestroyed.map { (n: String) -> String in "'\(n)'" }.joined(separator: ", ") + "."
             switch plan.source {
             case .snapshot(let s): return "Instance '\(name)' rebuilt from snapshot '\(s)'. \(gone)"
             case .image(let i, _): return "Instance '\(name)' rebuilt from image '\(i)'. \(gone)"

@@ -9,12 +9,16 @@ struct UIRoutes {
 
     func add(to router: Router<ConsoleContext>) {
         router.get("static/:file") { _, context in
-            guard let response = Assets.response(try context.parameters.require("file")) else { throw HTTPError(.notFound) }
+            guard let response = Assets.response(try context.parameters.require("file")) else {
+                throw HTTPError(.notFound)
+            }
             return response
         }
         router.get("login") { request, _ in
             if let token = request.uri.queryParameters["token"] {
-                guard AccessToken.matches(token, service.token) else { return page("Log in", nil, LoginPage.render(error: "Wrong token.")) }
+                guard AccessToken.matches(token, service.token) else {
+                    return page("Log in", nil, LoginPage.render(error: "Wrong token."))
+                }
                 return login()
             }
             return page("Log in", nil, LoginPage.render(error: nil))
@@ -29,7 +33,9 @@ struct UIRoutes {
         router.post("logout") { _, context in
             if let session = context.session { service.sessions.close(session.id) }
             var response = HTML.redirect("/login")
-            response.setCookie(Cookie(name: SessionStore.cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
+            response.setCookie(
+                Cookie(
+                    name: SessionStore.cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
             return response
         }
         router.get("/") { _, _ in HTML.redirect("/instances") }
@@ -37,7 +43,9 @@ struct UIRoutes {
             let (list, images) = try await service.call { m in
                 (try m.list().map { try m.show($0.name) }, try m.library.list().filter { $0.kind == .image })
             }
-            return page("Instances", context, InstancesPage.render(list, images: images, session: context.session), active: "instances")
+            return page(
+                "Instances", context, InstancesPage.render(list, images: images, session: context.session),
+                active: "instances")
         }
         router.post("instances") { _, context in
             let form = context.form
@@ -61,7 +69,8 @@ struct UIRoutes {
                 (try m.show(name), tab == "audit" ? try m.auditLog(instance: name) : [])
             }
             let job = request.uri.queryParameters["job"].map(String.init)
-            return page(name, context, InstancePage.render(details, tab: tab, audit: audit, job: job, session: context.session))
+            return page(
+                name, context, InstancePage.render(details, tab: tab, audit: audit, job: job, session: context.session))
         }
         for action in ["start", "stop", "delete"] {
             router.post(RouterPath("instances/:instance/\(action)")) { _, context in
@@ -73,7 +82,10 @@ struct UIRoutes {
                     case "stop": _ = try m.stop(name, timeout: 10)
                     default: try m.delete(name)
                     }
-                    return (.info, "Instance '\(name)': \(action == "stop" ? "stopped" : action == "start" ? "started" : "deleted").")
+                    return (
+                        .info,
+                        "Instance '\(name)': \(action == "stop" ? "stopped" : action == "start" ? "started" : "deleted")."
+                    )
                 }
             }
         }

@@ -51,7 +51,9 @@ public enum ImageCommit {
                 layer = l.backingDisk
                 d += 1
             }
-            guard let found else { throw ImageError(.usage, "Did not find '\(name)' in the backing chain of '\(path)'") }
+            guard let found else {
+                throw ImageError(.usage, "Did not find '\(name)' in the backing chain of '\(path)'")
+            }
             baseDisk = found
             depth = d
         }

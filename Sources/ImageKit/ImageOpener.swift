@@ -78,7 +78,8 @@ public enum ImageOpener {
             try device.lock(mode, format: detected == "qcow2" ? .qcow2 : .raw)
         } catch {
             let hint = error.lockHint.map { "; " + $0 } ?? ""
-            throw ImageError(.open, "Could not open '\(path)': \(error.detail.isEmpty ? error.errnoText : error.detail)\(hint)")
+            throw ImageError(
+                .open, "Could not open '\(path)': \(error.detail.isEmpty ? error.errnoText : error.detail)\(hint)")
         }
         if detected == "raw" {
             return try RawImage(device: device, filename: path)
@@ -95,7 +96,8 @@ public enum ImageOpener {
                 let backingFormat = try backingFormat(extensions.backingFormat, resolved: resolved, overlay: path)
                 var chainOptions = options
                 chainOptions.dataFilePath = nil
-                backing = try open(resolved, format: backingFormat, options: chainOptions, depth: depth + 1, seen: &seen)
+                backing = try open(
+                    resolved, format: backingFormat, options: chainOptions, depth: depth + 1, seen: &seen)
             }
             var dataFile: (any BlockDevice)?
             if header.hasExternalDataFile && !options.inspectOnly {
@@ -140,7 +142,8 @@ public enum ImageOpener {
     static func backingFormat(_ recorded: String?, resolved: String, overlay: String) throws -> String {
         if let recorded {
             guard formats.contains(recorded) else {
-                throw ImageError(.unsupported, "Could not open backing file '\(resolved)': Unknown format '\(recorded)'")
+                throw ImageError(
+                    .unsupported, "Could not open backing file '\(resolved)': Unknown format '\(recorded)'")
             }
             return recorded
         }

@@ -28,8 +28,9 @@ public struct EngineAdapter: DriveEngine {
     /// Opens a drive read-write for a snapshot operation, mapping errors to the instance layer's.
     func withDrive<T>(_ drive: String, operation: String, _ body: (QCow2Image) throws -> T) throws -> T {
         do {
-            guard let image = try ImageOpener.open(drive, options: OpenOptions(format: "qcow2", writable: true))
-                as? QCow2Image
+            guard
+                let image = try ImageOpener.open(drive, options: OpenOptions(format: "qcow2", writable: true))
+                    as? QCow2Image
             else { throw InstancesError.engine(operation: operation, message: "\(drive) is not a qcow2 image") }
             let result = try body(image)
             try image.close()

@@ -13,7 +13,8 @@ public struct SnapshotPolicy: Sendable, Equatable, Codable {
     public init(every: Int64, keepHourly: Int = 0, keepDaily: Int = 0, keepWeekly: Int = 0) throws {
         guard every >= 60 else { throw InstancesError.invalidArgument("--every must be at least 1m") }
         guard keepHourly >= 0, keepDaily >= 0, keepWeekly >= 0, keepHourly + keepDaily + keepWeekly > 0 else {
-            throw InstancesError.invalidArgument("a policy needs --keep-hourly, --keep-daily or --keep-weekly of at least 1")
+            throw InstancesError.invalidArgument(
+                "a policy needs --keep-hourly, --keep-daily or --keep-weekly of at least 1")
         }
         self.every = every
         self.keepHourly = keepHourly

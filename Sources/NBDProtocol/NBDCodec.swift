@@ -88,7 +88,8 @@ public struct NBDClientDecoder: ByteToMessageDecoder {
             let length = buffer.getInteger(at: start + 12, as: UInt32.self)
         else { return nil }
         guard length <= maxOptionLength else {
-            throw NBDProtocolError.optionTooLarge(option: NBDOption(rawValue: option), length: length, limit: maxOptionLength)
+            throw NBDProtocolError.optionTooLarge(
+                option: NBDOption(rawValue: option), length: length, limit: maxOptionLength)
         }
         // Safe: length ≤ maxOptionLength, a small Int.
         guard buffer.readableBytes >= 16 + Int(length) else { return nil }

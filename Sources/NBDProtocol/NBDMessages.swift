@@ -69,7 +69,8 @@ public struct NBDStructuredChunk: Sendable, Equatable {
     public var data: ByteBuffer?
 
     /// Creates a chunk.
-    public init(flags: NBDReplyFlags, type: NBDReplyType, cookie: UInt64, payload: ByteBuffer, data: ByteBuffer? = nil) {
+    public init(flags: NBDReplyFlags, type: NBDReplyType, cookie: UInt64, payload: ByteBuffer, data: ByteBuffer? = nil)
+    {
         self.flags = flags
         self.type = type
         self.cookie = cookie

@@ -84,7 +84,9 @@ public struct NBDNegotiation {
             state = .closed
             return .sendAndClose([.ack(option)])
         case .list:
-            guard data.readableBytes == 0 else { return .send([.optionError(option, .errInvalid, "NBD_OPT_LIST takes no data")]) }
+            guard data.readableBytes == 0 else {
+                return .send([.optionError(option, .errInvalid, "NBD_OPT_LIST takes no data")])
+            }
             var replies: [NBDServerMessage] = catalog.exportNames().map { name in
                 var payload = ByteBuffer()
                 payload.writeInteger(UInt32(name.utf8.count))
@@ -111,17 +113,20 @@ public struct NBDNegotiation {
     }
 
     mutating func exportName(_ data: ByteBuffer) -> Action {
-        guard data.readableBytes <= NBDLimits.maxStringSize, let name = data.getString(at: data.readerIndex, length: data.readableBytes),
+        guard data.readableBytes <= NBDLimits.maxStringSize,
+            let name = data.getString(at: data.readerIndex, length: data.readableBytes),
             let export = catalog.claim(name)
         else {
             // This option has no error reply: the spec says to close.
             state = .closed
-            return .close(.unknownExport(data.getString(at: data.readerIndex, length: min(data.readableBytes, 256)) ?? ""))
+            return .close(
+                .unknownExport(data.getString(at: data.readerIndex, length: min(data.readableBytes, 256)) ?? ""))
         }
         state = .transmission
         let session = NBDSession(export: export, structuredReplies: structuredReplies, baseAllocationContextID: nil)
         return .startTransmission(
-            [.exportNameReply(size: export.size, flags: export.flags.union(.hasFlags), zeroPadding: !noZeroes)], session)
+            [.exportNameReply(size: export.size, flags: export.flags.union(.hasFlags), zeroPadding: !noZeroes)], session
+        )
     }
 
     /// `NBD_OPT_INFO`/`NBD_OPT_GO`: name length, name, info request count, requests; every length checked.

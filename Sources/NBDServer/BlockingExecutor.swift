@@ -17,7 +17,8 @@ public struct BlockingExecutor: Sendable {
     public static let inline = Self(mode: .inline)
 
     /// Runs `body` and completes the returned future on `eventLoop`.
-    func run<T: Sendable>(on eventLoop: any EventLoop, _ body: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
+    func run<T: Sendable>(on eventLoop: any EventLoop, _ body: @escaping @Sendable () throws -> T) -> EventLoopFuture<T>
+    {
         switch mode {
         case .pool(let pool): pool.runIfActive(eventLoop: eventLoop, body)
         case .inline: eventLoop.makeCompletedFuture { try body() }

@@ -51,7 +51,9 @@ public final class NBDBackend: Sendable {
     /// Reads a range as pieces: runs that read as zeros become holes, the rest is read.
     /// Snapshots have no status query, so they are read whole.
     public func readPieces(offset: UInt64, length: Int) throws -> [ReadPiece] {
-        guard snapshot == nil, length > 0 else { return [.data(offset: offset, bytes: try read(offset: offset, length: length))] }
+        guard snapshot == nil, length > 0 else {
+            return [.data(offset: offset, bytes: try read(offset: offset, length: length))]
+        }
         var pieces: [ReadPiece] = []
         let end = offset + UInt64(length)
         var position = offset
@@ -84,7 +86,8 @@ public final class NBDBackend: Sendable {
     ///   - length: bytes wanted (≤ UInt32.max).
     ///   - maxExtents: descriptors at most (1 for `NBD_CMD_FLAG_REQ_ONE`).
     /// - Returns: (length, flags) pairs, at least one.
-    public func allocation(offset: UInt64, length: UInt32, maxExtents: Int) throws -> [(length: UInt32, flags: UInt32)] {
+    public func allocation(offset: UInt64, length: UInt32, maxExtents: Int) throws -> [(length: UInt32, flags: UInt32)]
+    {
         guard snapshot == nil else { return [(length, 0)] }
         var extents: [(length: UInt32, flags: UInt32)] = []
         let end = offset + UInt64(length)

@@ -64,7 +64,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if case NBDProtocolError.optionTooLarge(let option, _, _) = error, session == nil {
             let reply = NBDServerMessage.optionError(option, .errTooBig, "\(error)")
-            context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
             return
         }
         context.close(promise: nil)
@@ -179,7 +181,10 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                 guard session.structuredReplies, !flags.contains(.df) else {
                     let bytes = try backend.read(offset: offset, length: Int(length))
                     if session.structuredReplies {
-                        return [.structuredReply(.offsetData(cookie: cookie, offset: offset, data: ByteBuffer(bytes: bytes), done: true))]
+                        return [
+                            .structuredReply(
+                                .offsetData(cookie: cookie, offset: offset, data: ByteBuffer(bytes: bytes), done: true))
+                        ]
                     }
                     return [.simpleReply(cookie: cookie, error: 0, data: ByteBuffer(bytes: bytes))]
                 }
@@ -190,7 +195,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
                     case .hole(let at, let count):
                         return .structuredReply(.offsetHole(cookie: cookie, offset: at, length: count, done: done))
                     case .data(let at, let bytes):
-                        return .structuredReply(.offsetData(cookie: cookie, offset: at, data: ByteBuffer(bytes: bytes), done: done))
+                        return .structuredReply(
+                            .offsetData(cookie: cookie, offset: at, data: ByteBuffer(bytes: bytes), done: done))
                     }
                 }
             }
@@ -223,7 +229,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             return {
                 let maxExtents = flags.contains(.reqOne) ? 1 : NBDLimits.maxBlockStatusExtents
                 let extents = try backend.allocation(offset: offset, length: length, maxExtents: maxExtents)
-                return [.structuredReply(.blockStatus(cookie: cookie, contextID: contextID, extents: extents, done: true))]
+                return [
+                    .structuredReply(.blockStatus(cookie: cookie, contextID: contextID, extents: extents, done: true))
+                ]
             }
         default:
             return { throw NBDErrno.einval }

@@ -32,7 +32,8 @@ public final class NBDServer: Sendable {
         public var snapshot: String?
 
         /// Creates an export.
-        public init(name: String, path: String, readOnly: Bool = false, format: String? = nil, snapshot: String? = nil) {
+        public init(name: String, path: String, readOnly: Bool = false, format: String? = nil, snapshot: String? = nil)
+        {
             self.name = name
             self.path = path
             self.readOnly = readOnly || snapshot != nil
@@ -145,8 +146,9 @@ public final class NBDServer: Sendable {
             try Self.openExports(configuration.exports)
         }.get()
         let limits = NBDConnectionHandler.Limits(
-            handshakeTimeout: .nanoseconds(Int64(configuration.handshakeTimeout.components.seconds) * 1_000_000_000
-                + configuration.handshakeTimeout.components.attoseconds / 1_000_000_000),
+            handshakeTimeout: .nanoseconds(
+                Int64(configuration.handshakeTimeout.components.seconds) * 1_000_000_000
+                    + configuration.handshakeTimeout.components.attoseconds / 1_000_000_000),
             maxInFlightRequests: configuration.maxInFlightRequests)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
@@ -157,7 +159,8 @@ public final class NBDServer: Sendable {
         let channel: any Channel
         do {
             if let socketPath = configuration.socketPath {
-                channel = try await bootstrap.bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true).get()
+                channel = try await bootstrap.bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true)
+                    .get()
                 try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: socketPath)
             } else {
                 channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

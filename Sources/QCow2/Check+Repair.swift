@@ -73,7 +73,8 @@ extension QCow2State {
 
     /// QEMU's `compare_refcounts`: every cluster of the table against its on-disk refcount.
     /// - Returns: the highest cluster index with a non-zero on-disk or expected refcount.
-    mutating func compareRefcounts(_ run: inout CheckRun, fix: QCow2RepairMode, file: any BlockDevice) throws -> UInt64 {
+    mutating func compareRefcounts(_ run: inout CheckRun, fix: QCow2RepairMode, file: any BlockDevice) throws -> UInt64
+    {
         var highest: UInt64 = 0
         var wrote = false
         for i in 0..<run.imrt.count {

@@ -17,7 +17,8 @@ extension QCow2Image {
                 throw QCow2Error.unsupported("compressed writes are not supported with an external data file")
             }
             guard g.isClusterAligned(offset), stream.count < g.clusterSize, !stream.isEmpty else {
-                throw QCow2Error.invalid(field: "compressed write", reason: "offset \(offset) or length \(stream.count)")
+                throw QCow2Error.invalid(
+                    field: "compressed write", reason: "offset \(offset) or length \(stream.count)")
             }
             let l2Offset = try s.l2TableForWrite(g.l1Index(offset), file: file)
             var table = try s.l2Table(at: l2Offset, file: file)
@@ -25,7 +26,8 @@ extension QCow2Image {
             let old = s.entry(table, index)
             let host = try s.allocateCompressedBytes(stream.count, file: file)
             try file.write(stream, at: host)
-            let raw = CompressedDescriptor.encode(offset: host, length: stream.count, clusterBits: UInt32(g.clusterBits))
+            let raw = CompressedDescriptor.encode(
+                offset: host, length: stream.count, clusterBits: UInt32(g.clusterBits))
             setEntry(&table, index, L2Entry(raw: raw, bitmap: 0), g)
             s.l2Cache.update(l2Offset, table)
             s.releaseLater(old)

@@ -24,7 +24,8 @@ extension QCow2Image {
             try s.flushMetadata(file: file, dataFile: dataFile)
             if size < oldSize {
                 guard allowShrink else {
-                    throw QCow2Error.invalid(field: "size", reason: "Use the --shrink option to perform a shrink operation.")
+                    throw QCow2Error.invalid(
+                        field: "size", reason: "Use the --shrink option to perform a shrink operation.")
                 }
                 try shrink(&s, from: oldSize, to: size)
             }

@@ -10,7 +10,8 @@ extension QCow2Image {
         try state.withLock { s in
             var done = 0
             while done < range.count {
-                done += try writeChunk(&s, buffer, from: range.lowerBound + done, count: range.count - done,
+                done += try writeChunk(
+                    &s, buffer, from: range.lowerBound + done, count: range.count - done,
                     at: offset + UInt64(done))
             }
             if s.l2Cache.count > s.l2Cache.capacity || s.refcountCache.count > s.refcountCache.capacity {
@@ -56,8 +57,11 @@ extension QCow2Image {
                 try file.write(buffer, range: start..<(start + k * cs), at: host)
                 for i in 0..<k {
                     let old = s.entry(table, l2Index + i)
-                    setEntry(&table, l2Index + i, L2Entry(raw: (host + UInt64(i * cs)) | L2Entry.copiedFlag,
-                        bitmap: g.extendedL2 ? 0xffff_ffff : 0), g)
+                    setEntry(
+                        &table, l2Index + i,
+                        L2Entry(
+                            raw: (host + UInt64(i * cs)) | L2Entry.copiedFlag,
+                            bitmap: g.extendedL2 ? 0xffff_ffff : 0), g)
                     s.releaseLater(old)
                 }
                 s.l2Cache.update(l2Offset, table)
@@ -145,13 +149,16 @@ extension QCow2Image {
         let host = e.hostOffset
         let reason: String
         if !s.geometry.isClusterAligned(host) {
-            reason = "Preallocated zero/normal cluster offset 0x\(hex(host)) unaligned (guest offset: "
+            reason =
+                "Preallocated zero/normal cluster offset 0x\(hex(host)) unaligned (guest offset: "
                 + "0x\(hex(clusterStart)))"
         } else if s.header.hasExternalDataFile && host != clusterStart {
-            reason = "External data file host cluster offset 0x\(hex(host)) does not match guest cluster offset: "
+            reason =
+                "External data file host cluster offset 0x\(hex(host)) does not match guest cluster offset: "
                 + "0x\(hex(clusterStart))"
         } else if !s.header.hasExternalDataFile && host >= s.fileLength {
-            reason = "Cluster offset 0x\(hex(host)) lies past the end of the file (guest offset: "
+            reason =
+                "Cluster offset 0x\(hex(host)) lies past the end of the file (guest offset: "
                 + "0x\(hex(clusterStart)))"
         } else {
             return

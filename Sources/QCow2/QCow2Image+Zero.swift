@@ -10,8 +10,10 @@ extension QCow2Image {
         try forEachPiece(offset: offset, count: count) { s, pos, n, isWhole in
             let g = s.geometry
             let v2 = s.header.version < 3
-            if !isWhole || (v2 && backingDisk != nil) || s.header.hasExternalDataFile && s.header.autoclearFeatures
-                .contains(.dataFileRaw)
+            if !isWhole || (v2 && backingDisk != nil)
+                || s.header.hasExternalDataFile
+                    && s.header.autoclearFeatures
+                        .contains(.dataFileRaw)
             {
                 try writeZeroBytes(&s, at: pos, count: n)
                 return
@@ -19,7 +21,8 @@ extension QCow2Image {
             let external = s.header.hasExternalDataFile
             try updateWholeCluster(&s, at: pos) { old in
                 if v2 { return L2Entry(raw: 0) }
-                let keep = !unmap && old.clusterType(extendedL2: g.extendedL2, externalDataFile: false) == .normal
+                let keep =
+                    !unmap && old.clusterType(extendedL2: g.extendedL2, externalDataFile: false) == .normal
                     && old.isCopied && !external
                 if g.extendedL2 {
                     return L2Entry(raw: keep ? old.raw : 0, bitmap: L2Entry.allZeroBitmap)
@@ -41,8 +44,9 @@ extension QCow2Image {
             let external = s.header.hasExternalDataFile
             try updateWholeCluster(&s, at: pos) { old in
                 if external {
-                    return hasBacking ? L2Entry(raw: 0, bitmap: g.extendedL2 ? L2Entry.allZeroBitmap : 0)
-                        .withZeroFlag(!g.extendedL2) : L2Entry(raw: 0)
+                    return hasBacking
+                        ? L2Entry(raw: 0, bitmap: g.extendedL2 ? L2Entry.allZeroBitmap : 0)
+                            .withZeroFlag(!g.extendedL2) : L2Entry(raw: 0)
                 }
                 if g.extendedL2 { return L2Entry(raw: 0, bitmap: hasBacking ? L2Entry.allZeroBitmap : 0) }
                 return L2Entry(raw: hasBacking ? L2Entry.zeroFlag : 0)

@@ -46,7 +46,8 @@ extension QCow2State {
             if let t = table {
                 releaseTable(at: t.offset, byteCount: UInt64(t.clusters) * cs, &change)
             } else {
-                releaseTable(at: header.refcountTableOffset, byteCount: UInt64(header.refcountTableClusters) * cs, &change)
+                releaseTable(
+                    at: header.refcountTableOffset, byteCount: UInt64(header.refcountTableClusters) * cs, &change)
             }
             // Same size when it fits (QEMU keeps it), else QEMU's growth by half again.
             let entries = needed <= UInt64(refcountTable.count) ? needed : needed * 3 / 2
@@ -65,7 +66,8 @@ extension QCow2State {
         var blocks: [UInt64: (offset: UInt64, bytes: [UInt8])] = [:]
         for (index, offset) in placed {
             let old = refcountBlockOffset(tableIndex: index)
-            let bytes = old == 0 ? [UInt8](repeating: 0, count: geometry.clusterSize) : try scanRefcountBlock(old, file: file)
+            let bytes =
+                old == 0 ? [UInt8](repeating: 0, count: geometry.clusterSize) : try scanRefcountBlock(old, file: file)
             blocks[index] = (offset, bytes)
             newTable[Int(index)] = offset
         }

@@ -22,7 +22,8 @@ public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .notFound(let operation, let selector):
             switch operation {
-            case "apply": return "Could not apply snapshot '\(selector)': Failed to load snapshot: No such file or directory"
+            case "apply":
+                return "Could not apply snapshot '\(selector)': Failed to load snapshot: No such file or directory"
             case "delete": return "Could not delete snapshot '\(selector)': snapshot not found"
             default: return "Failed to load snapshot '\(selector)': snapshot not found"
             }

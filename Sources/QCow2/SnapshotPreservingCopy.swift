@@ -183,7 +183,8 @@ struct SnapshotCopier {
         writer = SequentialWriter(device: out)
         cursor = UInt64(og.clusterSize)
         let codec: CompressionType = options.compressionType == .zstd ? .zstd : .zlib
-        let needsCompressor = options.compress || image.header.compressionType != options.compressionType
+        let needsCompressor =
+            options.compress || image.header.compressionType != options.compressionType
             || image.geometry.clusterSize != og.clusterSize
         compressor = needsCompressor ? try ClusterCompressor(type: codec, clusterSize: og.clusterSize) : nil
     }
@@ -265,7 +266,8 @@ struct SnapshotCopier {
             case .data(let host): runs.append(.data(host: host, length: n))
             case .zero: runs.append(.zero(length: n))
             case .compressed(let d, let clusterOffset):
-                runs.append(.compressed(host: d.hostOffset, sectors: d.sectorCount, from: pos - clusterOffset, length: n))
+                runs.append(
+                    .compressed(host: d.hostOffset, sectors: d.sectorCount, from: pos - clusterOffset, length: n))
             case .unallocated:
                 if options.keepsBacking {
                     runs.append(.unallocated(guest: pos, length: n))

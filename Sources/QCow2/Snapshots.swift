@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import BlockIO
 import QCow2Format
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 extension SnapshotDate {
     /// The current wall-clock time at microsecond resolution, as `qemu-img snapshot -c` stores it.
@@ -58,7 +59,8 @@ extension QCow2Image {
             }
             let id = SnapshotTable.nextID(s.snapshots)
             guard id.utf8.count <= Self.maxSnapshotIDBytes else {
-                throw SnapshotError.tooLong(field: "snapshot id", byteCount: id.utf8.count, limit: Self.maxSnapshotIDBytes)
+                throw SnapshotError.tooLong(
+                    field: "snapshot id", byteCount: id.utf8.count, limit: Self.maxSnapshotIDBytes)
             }
             try s.flushMetadata(file: file, dataFile: dataFile)
             var change = SnapshotChange(size: s.header.size, snapshots: s.snapshots, cursor: s.freeClusterHint)
@@ -108,7 +110,8 @@ extension QCow2Image {
             if size != s.header.size {
                 if s.header.version < 3 { throw QCow2Error.unsupported("Can't resize a v2 image which has snapshots") }
                 guard size <= s.geometry.maxVirtualSize else {
-                    throw QCow2Error.tooLarge(field: "snapshot \(snapshot.id) disk_size", value: size,
+                    throw QCow2Error.tooLarge(
+                        field: "snapshot \(snapshot.id) disk_size", value: size,
                         limit: s.geometry.maxVirtualSize)
                 }
             }

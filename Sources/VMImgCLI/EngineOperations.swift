@@ -21,7 +21,8 @@ public struct EngineOperations: ImageOperations {
         let disk = try open(image)
         guard let name = image.snapshot else { return disk }
         guard let qcow2 = disk as? QCow2Image else {
-            throw ImageError(.unsupported, "Failed to load snapshot: snapshots are not supported by '\(disk.formatName)'")
+            throw ImageError(
+                .unsupported, "Failed to load snapshot: snapshots are not supported by '\(disk.formatName)'")
         }
         let selector = SnapshotSelector(convertArgument: name)
         guard qcow2.findSnapshot(selector) != nil else {

@@ -32,7 +32,10 @@ struct Boom: Error {}
 @Test func migratesFromEmptyInWALMode() throws {
     let dir = try CatalogDir()
     let catalog = try SQLiteCatalog(path: dir.file)
-    #expect(try catalog.appliedMigrations() == ["v1-instances-snapshots-images", "v2-journal-audit", "v3-snapshot-policies"])
+    #expect(
+        try catalog.appliedMigrations() == [
+            "v1-instances-snapshots-images", "v2-journal-audit", "v3-snapshot-policies",
+        ])
     #expect(try catalog.journalMode() == "wal")
     // Reopening applies nothing new and keeps the data.
     try catalog.write { try $0.save(instance("a")) }

@@ -16,15 +16,18 @@ struct AuthAndUITests {
             let missing = try await client.call(.get, "/api/v1/instances", token: nil)
             expectProblem(missing, .unauthorized, "unauthorized")
             #expect(missing.headers[.wwwAuthenticate] == "Bearer realm=\"vmimg\"")
-            expectProblem(try await client.call(.get, "/api/v1/instances", token: "wrong"), .unauthorized, "unauthorized")
+            expectProblem(
+                try await client.call(.get, "/api/v1/instances", token: "wrong"), .unauthorized, "unauthorized")
             expectProblem(
                 try await client.call(.delete, "/api/v1/instances/vm1", token: String(Harness.token.dropLast()) + "0"),
                 .unauthorized, "unauthorized")
             expectProblem(
-                try await client.call(.post, "/api/v1/instances", json: #"{"name":"x","size":1}"#, token: nil), .unauthorized,
+                try await client.call(.post, "/api/v1/instances", json: #"{"name":"x","size":1}"#, token: nil),
+                .unauthorized,
                 "unauthorized")
             expectProblem(
-                try await client.call(.post, "/api/v1/images?name=x", body: [1, 2, 3], token: nil), .unauthorized, "unauthorized")
+                try await client.call(.post, "/api/v1/images?name=x", body: [1, 2, 3], token: nil), .unauthorized,
+                "unauthorized")
             #expect(try harness.snapshotOfState() == before)
             #expect(harness.uploadsLeft.isEmpty)
         }
@@ -35,7 +38,8 @@ struct AuthAndUITests {
         let home = VMImgHome(root: scratch.path("home"))
         let token = try AccessToken.loadOrCreate(in: home)
         #expect(token.count == 64)
-        let mode = try FileManager.default.attributesOfItem(atPath: AccessToken.path(in: home))[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: AccessToken.path(in: home))[.posixPermissions] as? Int
         #expect(mode == 0o600)
         #expect(try AccessToken.loadOrCreate(in: home) == token)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: AccessToken.path(in: home))
@@ -105,7 +109,8 @@ struct AuthAndUITests {
             let login = try await client.call(.get, "/login?token=\(Harness.token)", token: nil)
             let cookie = try #require(login.headers[.setCookie]?.split(separator: ";").first.map(String.init))
             var form: HTTPFields = [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"]
-            let csrf = try #require(Self.csrf(in: try await client.call(.get, "/instances", headers: form, token: nil).text))
+            let csrf = try #require(
+                Self.csrf(in: try await client.call(.get, "/instances", headers: form, token: nil).text))
             func post(_ path: String, _ body: String) async throws -> Reply {
                 try await client.call(.post, path, json: body + "&_csrf=\(csrf)", headers: form, token: nil)
             }
@@ -133,7 +138,10 @@ struct AuthAndUITests {
             let done = try await post("/instances/vm1/rebuild", "image=vm1%40test+snapshot&confirm=true")
             #expect(done.headers[.location] == "/instances/vm1?tab=snapshots")
             let after = try await get("/instances/vm1?tab=snapshots")
-            #expect(after.contains("Instance &#39;vm1&#39; rebuilt from snapshot &#39;test snapshot&#39;. Deleted snapshots: &#39;later&#39;."))
+            #expect(
+                after.contains(
+                    "Instance &#39;vm1&#39; rebuilt from snapshot &#39;test snapshot&#39;. Deleted snapshots: &#39;later&#39;."
+                ))
             #expect(!after.contains("data-snapshot=\"later\""))
             try Qemu.io(drive, commands: ["read -P 0xaa 0 64k"])
 

@@ -8,7 +8,8 @@ import TestSupport
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct ConsoleBrowserTests {
     static var outputDirectory: String {
-        let base = ProcessInfo.processInfo.environment["VMIMG_TEST_OUTPUT"].flatMap { $0.isEmpty ? nil : $0 }
+        let base =
+            ProcessInfo.processInfo.environment["VMIMG_TEST_OUTPUT"].flatMap { $0.isEmpty ? nil : $0 }
             ?? Locations.packageRoot + "/out"
         return base + "/console-browser"
     }
@@ -35,7 +36,10 @@ struct ConsoleBrowserTests {
         try? FileManager.default.removeItem(atPath: out)
         let run = try Tool.run(
             "python3",
-            [Locations.packageRoot + "/Tests/ConsoleTests/browser_test.py", "--url", server.url, "--token", token, "--out", out],
+            [
+                Locations.packageRoot + "/Tests/ConsoleTests/browser_test.py", "--url", server.url, "--token", token,
+                "--out", out,
+            ],
             timeout: .seconds(150))
         print(run.stdoutText)
         #expect(run.status == 0, "\(run.stdoutText)\(run.stderrText)\nconsole log:\n\(server.log)")
@@ -50,7 +54,8 @@ final class ConsoleProcess: Sendable {
     private let logPath: String
 
     init(vmimg: String, home: String) throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vmimg-console-\(UUID().uuidString).log")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vmimg-console-\(UUID().uuidString).log")
         logPath = scratch.path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: scratch)
@@ -73,7 +78,9 @@ final class ConsoleProcess: Sendable {
         }
         guard let found else {
             process.terminate()
-            throw ToolError.missing(program: "vmimg console", hint: "did not start: \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
+            throw ToolError.missing(
+                program: "vmimg console",
+                hint: "did not start: \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
         }
         url = found
     }

@@ -39,7 +39,9 @@ final class Harness: Sendable {
             while let relative = walker?.nextObject() as? String {
                 let path = dir + "/" + relative
                 var isDir: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
+                    continue
+                }
                 let data = try Data(contentsOf: URL(fileURLWithPath: path))
                 lines.append("\(relative) \(data.count) \(fnv1a(data))")
             }
@@ -47,7 +49,11 @@ final class Harness: Sendable {
         let m = service.manager
         lines += try m.list().map { "instance \($0.name) \($0.snapshotCount)" }
         lines += try m.library.list().map { "image \($0.name)" }
-        for instance in try m.list() { lines += try m.listSnapshots(instance: instance.name).map { "snap \(instance.name) \($0.name) \($0.pinned)" } }
+        for instance in try m.list() {
+            lines += try m.listSnapshots(instance: instance.name).map {
+                "snap \(instance.name) \($0.name) \($0.pinned)"
+            }
+        }
         return lines.sorted().joined(separator: "\n")
     }
 
@@ -114,7 +120,8 @@ struct Client: Sendable {
     @discardableResult
     func createInstance(_ name: String, maxSnapshots: Int = 5) async throws -> Reply {
         let reply = try await call(
-            .post, "/api/v1/instances", json: #"{"name":"\#(name)","size":"64M","maxSnapshots":\#(maxSnapshots),"audit":"changes"}"#)
+            .post, "/api/v1/instances",
+            json: #"{"name":"\#(name)","size":"64M","maxSnapshots":\#(maxSnapshots),"audit":"changes"}"#)
         #expect(reply.status == .created, "\(reply.text)")
         return reply
     }

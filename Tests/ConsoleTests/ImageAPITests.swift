@@ -58,9 +58,11 @@ struct ImageAPITests {
             let before = try harness.snapshotOfState()
 
             expectProblem(
-                try await client.call(.post, "/api/v1/images?name=big&wait=true", body: big), .contentTooLarge, "too-large")
+                try await client.call(.post, "/api/v1/images?name=big&wait=true", body: big), .contentTooLarge,
+                "too-large")
             expectProblem(
-                try await client.call(.post, "/api/v1/images?name=evil&wait=true", body: hostile), .unprocessableContent,
+                try await client.call(.post, "/api/v1/images?name=evil&wait=true", body: hostile),
+                .unprocessableContent,
                 "unsafe-image")
             let declared = try await client.call(.post, "/api/v1/images?name=liar&format=raw&wait=true", body: hostile)
             expectProblem(declared, .unprocessableContent, "unsafe-image")
@@ -71,14 +73,17 @@ struct ImageAPITests {
             #expect(job.json["state"] as? String == "failed")
             #expect((job.json["problem"] as? [String: Any])?["code"] as? String == "unsafe-image")
             expectProblem(
-                try await client.call(.post, "/api/v1/images?name=base&wait=true", body: bytes), .conflict, "already-exists",
+                try await client.call(.post, "/api/v1/images?name=base&wait=true", body: bytes), .conflict,
+                "already-exists",
                 detail: "image 'base' already exists")
             expectProblem(
                 try await client.call(.post, "/api/v1/images?name=..%2Fescape&wait=true", body: bytes), .badRequest,
                 "invalid-name")
-            expectProblem(try await client.call(.post, "/api/v1/images?wait=true", body: bytes), .badRequest, "invalid-argument")
             expectProblem(
-                try await client.call(.post, "/api/v1/images?name=empty&wait=true", body: []), .badRequest, "invalid-argument")
+                try await client.call(.post, "/api/v1/images?wait=true", body: bytes), .badRequest, "invalid-argument")
+            expectProblem(
+                try await client.call(.post, "/api/v1/images?name=empty&wait=true", body: []), .badRequest,
+                "invalid-argument")
             expectProblem(
                 try await client.call(.post, "/api/v1/images?name=fmt&format=vmdk&wait=true", body: bytes), .badRequest,
                 "invalid-argument", detail: "-f must be raw or qcow2, not 'vmdk'")

@@ -46,7 +46,8 @@ struct InstanceAPITests {
                 try await client.call(.post, "/api/v1/instances", json: #"{"name":"vm2","size":"#), .badRequest,
                 "malformed-json")
             expectProblem(
-                try await client.call(.post, "/api/v1/instances", json: #"{"size":"64M"}"#), .badRequest, "malformed-json",
+                try await client.call(.post, "/api/v1/instances", json: #"{"size":"64M"}"#), .badRequest,
+                "malformed-json",
                 detail: "malformed JSON: missing key 'name'")
             expectProblem(
                 try await client.call(.post, "/api/v1/instances", json: #"{"name":"../../etc","size":"64M"}"#),
@@ -55,11 +56,13 @@ struct InstanceAPITests {
                 try await client.call(.post, "/api/v1/instances", json: #"{"name":"vm2"}"#), .badRequest,
                 "invalid-argument", detail: "an instance needs exactly one of 'size' and 'image'")
             expectProblem(
-                try await client.call(.post, "/api/v1/instances", json: #"{"name":"vm2","image":"missing"}"#), .notFound,
+                try await client.call(.post, "/api/v1/instances", json: #"{"name":"vm2","image":"missing"}"#),
+                .notFound,
                 "image-not-found", detail: "no image named 'missing' in my images")
             expectProblem(
                 try await client.call(
-                    .post, "/api/v1/instances", json: "name=vm2", headers: [.contentType: "application/x-www-form-urlencoded"]),
+                    .post, "/api/v1/instances", json: "name=vm2",
+                    headers: [.contentType: "application/x-www-form-urlencoded"]),
                 .unsupportedMediaType, "unsupported-media-type")
             expectProblem(try await client.call(.delete, "/api/v1/instances/nope"), .notFound, "instance-not-found")
             expectProblem(try await client.call(.get, "/api/v1/nothing-here"), .notFound, "not-found")
@@ -108,7 +111,8 @@ struct InstanceAPITests {
                 try await client.call(.post, "/api/v1/instances/vm1/start"), .conflict, "instance-running",
                 detail: "cannot start 'vm1': the instance is running; stop it first")
             expectProblem(
-                try await client.call(.post, "/api/v1/instances/vm1/rebuild", json: #"{"snapshot":"s1","confirm":true}"#),
+                try await client.call(
+                    .post, "/api/v1/instances/vm1/rebuild", json: #"{"snapshot":"s1","confirm":true}"#),
                 .conflict, "instance-running", detail: "cannot rebuild 'vm1': the instance is running; stop it first")
             expectProblem(
                 try await client.call(.delete, "/api/v1/instances/vm1"), .conflict, "instance-running")

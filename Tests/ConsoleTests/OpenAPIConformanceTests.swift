@@ -31,7 +31,9 @@ struct OpenAPIConformanceTests {
     @Test func routesAreTheSpecsOperations() throws {
         let harness = try Harness()
         let routes = ConsoleServer.router(service: harness.service).routes.map { route in
-            let path = "\(route.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+            let path = "\(route.path)".split(separator: "/").map {
+                $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0)
+            }
             return "\(route.method) /" + path.joined(separator: "/")
         }.filter { $0.contains(" /api/") }
         #expect(Set(routes) == (try Self.specOperations()))
@@ -76,14 +78,18 @@ struct OpenAPIConformanceTests {
             _ = try await c.call(.post, "/api/v1/instances/nope/rebuild", json: #"{"snapshot":"s1"}"#)  // 404
             _ = try await c.call(.post, "/api/v1/instances/vm1/rebuild", json: #"{"snapshot":"s2","confirm":true}"#)
             _ = try await c.call(.delete, "/api/v1/instances/vm1/snapshots/s1")
-            let rebuildJob = try await c.call(.post, "/api/v1/instances/vm2/rebuild", json: #"{"image":"vm1@s2","confirm":true}"#)
+            let rebuildJob = try await c.call(
+                .post, "/api/v1/instances/vm2/rebuild", json: #"{"image":"vm1@s2","confirm":true}"#)
             _ = try await c.waitJob(try #require(rebuildJob.json["id"] as? String))
-            _ = try await c.call(.post, "/api/v1/instances/vm2/rebuild?wait=true", json: #"{"image":"vm1@s2","confirm":true}"#)
+            _ = try await c.call(
+                .post, "/api/v1/instances/vm2/rebuild?wait=true", json: #"{"image":"vm1@s2","confirm":true}"#)
             _ = try await c.call(.post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"d1","snapshot":"s2"}"#)
-            _ = try await c.call(.post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"d1","snapshot":"s2"}"#)  // 409
+            // A second duplicate of the same name: 409.
+            _ = try await c.call(.post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"d1","snapshot":"s2"}"#)
             _ = try await c.call(.post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"d2"}"#)  // 400
             _ = try await c.call(.post, "/api/v1/instances/nope/duplicate", json: #"{"name":"d3","snapshot":"s2"}"#)
-            let dup = try await c.call(.post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"d4","snapshot":"s2","full":true}"#)
+            let dup = try await c.call(
+                .post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"d4","snapshot":"s2","full":true}"#)
             _ = try await c.waitJob(try #require(dup.json["id"] as? String))
             _ = try await c.call(.get, "/api/v1/instances/vm1/audit")
             _ = try await c.call(.get, "/api/v1/instances/nope/audit")
@@ -120,10 +126,13 @@ struct OpenAPIConformanceTests {
         }
         let log = harness.scratch.path("exchanges.jsonl")
         let encoder = JSONEncoder()
-        let lines = try harness.exchanges.withLock { try $0.map { String(decoding: try encoder.encode($0), as: UTF8.self) } }
+        let lines = try harness.exchanges.withLock {
+            try $0.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        }
         try lines.joined(separator: "\n").write(toFile: log, atomically: true, encoding: .utf8)
         let check = try Tool.run(
-            "python3", [Locations.packageRoot + "/Tests/ConsoleTests/openapi_check.py", Self.spec, log], timeout: .seconds(60))
+            "python3", [Locations.packageRoot + "/Tests/ConsoleTests/openapi_check.py", Self.spec, log],
+            timeout: .seconds(60))
         #expect(check.status == 0, "\(check.stdoutText)\(check.stderrText)")
     }
 }

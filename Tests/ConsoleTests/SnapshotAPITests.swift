@@ -65,12 +65,14 @@ struct SnapshotAPITests {
         try await harness.test { client in
             try await client.createInstance("vm1")
             for i in 1...5 { try await client.snapshot("vm1", "s\(i)") }
-            let dry = try await client.call(.post, "/api/v1/instances/vm1/snapshots", json: #"{"name":"s6","dryRun":true}"#)
+            let dry = try await client.call(
+                .post, "/api/v1/instances/vm1/snapshots", json: #"{"name":"s6","dryRun":true}"#)
             #expect(dry.status == .ok)
             #expect(dry.json["deleted"] as? [String] == ["s1"])
             let sixth = try await client.snapshot("vm1", "s6")
             #expect(sixth.json["deleted"] as? [String] == ["s1"])
-            let names = try await client.call(.get, "/api/v1/instances/vm1/snapshots").json["snapshots"] as? [[String: Any]]
+            let names =
+                try await client.call(.get, "/api/v1/instances/vm1/snapshots").json["snapshots"] as? [[String: Any]]
             #expect(names?.map { $0["name"] as? String } == ["s2", "s3", "s4", "s5", "s6"])
         }
     }
@@ -95,13 +97,16 @@ struct SnapshotAPITests {
             let before = try harness.snapshotOfState()
             let refused = try await client.call(.post, path, json: #"{"snapshot":"test snapshot"}"#)
             expectProblem(refused, .conflict, "confirmation-required")
-            #expect(refused.detail.hasPrefix("rebuild needs confirmation (--yes): revert 'vm1' to snapshot 'test snapshot'"))
+            #expect(
+                refused.detail.hasPrefix("rebuild needs confirmation (--yes): revert 'vm1' to snapshot 'test snapshot'")
+            )
             #expect((refused.json["plan"] as? [String: Any])?["snapshotsDestroyed"] as? [String] == ["later"])
             expectProblem(
                 try await client.call(.post, path, json: #"{"snapshot":"nope","confirm":true}"#), .notFound,
                 "snapshot-not-found")
             expectProblem(
-                try await client.call(.post, path, json: #"{"snapshot":"later","image":"x","confirm":true}"#), .badRequest,
+                try await client.call(.post, path, json: #"{"snapshot":"later","image":"x","confirm":true}"#),
+                .badRequest,
                 "invalid-argument")
             expectProblem(
                 try await client.call(.post, path, json: #"{"snapshot":"later","confirm":"yes"}"#), .badRequest,
@@ -112,7 +117,8 @@ struct SnapshotAPITests {
             #expect(done.status == .ok, "\(done.text)")
             #expect(done.json["rebuilt"] as? Bool == true)
             try Qemu.io(drive, commands: ["read -P 0xaa 0 64k"])
-            let left = try await client.call(.get, "/api/v1/instances/vm1/snapshots").json["snapshots"] as? [[String: Any]]
+            let left =
+                try await client.call(.get, "/api/v1/instances/vm1/snapshots").json["snapshots"] as? [[String: Any]]
             #expect(left?.map { $0["name"] as? String } == ["test snapshot"])
             let info = try Qemu.img(["snapshot", "-l", drive]).checked().stdoutText
             #expect(info.contains("test snapshot") && !info.contains("later"))
@@ -148,24 +154,30 @@ struct SnapshotAPITests {
             try await client.createInstance("vm1")
             try Qemu.io(try await client.drive("vm1"), commands: ["write -P 0xdd 0 64k"])
             try await client.snapshot("vm1", "s1")
-            let thin = try await client.call(.post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"copy","snapshot":"s1"}"#)
+            let thin = try await client.call(
+                .post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"copy","snapshot":"s1"}"#)
             #expect(thin.status == .created, "\(thin.text)")
             #expect(thin.json["exportedImage"] as? String == "vm1-s1")
             let full = try await client.call(
-                .post, "/api/v1/instances/vm1/duplicate?wait=true", json: #"{"name":"full","snapshot":"s1","full":true}"#)
+                .post, "/api/v1/instances/vm1/duplicate?wait=true",
+                json: #"{"name":"full","snapshot":"s1","full":true}"#)
             #expect(full.status == .created, "\(full.text)")
             let async = try await client.call(
                 .post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"full2","snapshot":"s1","full":true}"#)
             #expect(async.status == .accepted)
             let job = try await client.waitJob(try #require(async.json["id"] as? String))
             #expect(job.json["state"] as? String == "succeeded")
-            for name in ["copy", "full", "full2"] { try Qemu.io(try await client.drive(name), commands: ["read -P 0xdd 0 64k"]) }
+            for name in ["copy", "full", "full2"] {
+                try Qemu.io(try await client.drive(name), commands: ["read -P 0xdd 0 64k"])
+            }
             let before = try harness.snapshotOfState()
             expectProblem(
-                try await client.call(.post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"copy","snapshot":"s1"}"#),
+                try await client.call(
+                    .post, "/api/v1/instances/vm1/duplicate", json: #"{"name":"copy","snapshot":"s1"}"#),
                 .conflict, "already-exists")
             let failed = try await client.call(
-                .post, "/api/v1/instances/vm1/duplicate?wait=true", json: #"{"name":"x","snapshot":"nope","full":true}"#)
+                .post, "/api/v1/instances/vm1/duplicate?wait=true", json: #"{"name":"x","snapshot":"nope","full":true}"#
+            )
             expectProblem(failed, .notFound, "snapshot-not-found")
             #expect(try harness.snapshotOfState() == before)
         }

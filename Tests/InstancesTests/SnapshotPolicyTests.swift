@@ -16,10 +16,12 @@ import Testing
         var drive = extra
         var h = 0.0
         while h <= hours {
-            let plan = SnapshotPolicyPlanner.plan(policy: policy, snapshots: drive, maxSnapshots: max, now: at(hours: h))
+            let plan = SnapshotPolicyPlanner.plan(
+                policy: policy, snapshots: drive, maxSnapshots: max, now: at(hours: h))
             drive.removeAll { plan.expire.contains($0.name) }
             if let name = plan.create {
-                drive.append(PolicySnapshot(name: name, takenAt: SnapshotPolicyPlanner.slotTime(of: name) ?? at(hours: h)))
+                drive.append(
+                    PolicySnapshot(name: name, takenAt: SnapshotPolicyPlanner.slotTime(of: name) ?? at(hours: h)))
             }
             #expect(drive.count <= max, "max \(max) exceeded at hour \(h)")
             h += step
@@ -44,7 +46,8 @@ import Testing
         let first = SnapshotPolicyPlanner.plan(policy: policy, snapshots: [], maxSnapshots: 5, now: Self.at(hours: 1.5))
         #expect(first.create == "auto-20260101T010000Z")
         let drive = [PolicySnapshot(name: "auto-20260101T010000Z", takenAt: Self.at(hours: 1))]
-        let again = SnapshotPolicyPlanner.plan(policy: policy, snapshots: drive, maxSnapshots: 5, now: Self.at(hours: 1.9))
+        let again = SnapshotPolicyPlanner.plan(
+            policy: policy, snapshots: drive, maxSnapshots: 5, now: Self.at(hours: 1.9))
         #expect(again == PolicyPlan())
         let next = SnapshotPolicyPlanner.plan(policy: policy, snapshots: drive, maxSnapshots: 5, now: Self.at(hours: 2))
         #expect(next.create == "auto-20260101T020000Z")
@@ -64,12 +67,14 @@ import Testing
         let end = Self.at(hours: 35 * 24)
         // Each of the last 7 days has its last hour (23:00) kept, except today (its newest).
         for d in 1..<7 {
-            let dayEnd = Calendar(identifier: .iso8601).startOfDay(for: end).addingTimeInterval(Double(-d) * 86400 + 23 * 3600)
+            let dayEnd = Calendar(identifier: .iso8601).startOfDay(for: end).addingTimeInterval(
+                Double(-d) * 86400 + 23 * 3600)
             #expect(times.contains(dayEnd), "day -\(d)")
         }
         // 4 weekly buckets: the newest snapshot of each ISO week (Sunday 23:00) for earlier weeks.
         let weekly = drive.filter { snapshot in
-            let c = Calendar(identifier: .iso8601).dateComponents(in: TimeZone(identifier: "UTC")!, from: snapshot.takenAt)
+            let c = Calendar(identifier: .iso8601).dateComponents(
+                in: TimeZone(identifier: "UTC")!, from: snapshot.takenAt)
             return c.weekday == 1 && c.hour == 23
         }
         #expect(weekly.count >= 3)
@@ -95,9 +100,10 @@ import Testing
         #expect(drive.count == 5)
         #expect(drive.map(\.takenAt).max() == Self.at(hours: 30))
         // When everything else is protected, the due snapshot is skipped instead.
-        let full = (0..<4).map {
-            PolicySnapshot(name: "auto-2026010\(1)T0\($0)0000Z", takenAt: Self.at(hours: Double($0)), pinned: true)
-        } + [PolicySnapshot(name: "manual", takenAt: Self.t0)]
+        let full =
+            (0..<4).map {
+                PolicySnapshot(name: "auto-2026010\(1)T0\($0)0000Z", takenAt: Self.at(hours: Double($0)), pinned: true)
+            } + [PolicySnapshot(name: "manual", takenAt: Self.t0)]
         let plan = SnapshotPolicyPlanner.plan(policy: policy, snapshots: full, maxSnapshots: 5, now: Self.at(hours: 9))
         #expect(plan.create == nil)
         #expect(plan.expire.isEmpty)

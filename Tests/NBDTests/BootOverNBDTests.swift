@@ -41,7 +41,8 @@ struct BootOverNBDTests {
         try Qemu.snapshot(image, .create, tag: "v1")
         try Guest.boot(disk: image, actions: [.write("v2.txt", "after the snapshot")]).result.checked()
         let running = try await RunningServer.start([.init(name: "v1", path: image, snapshot: "v1")])
-        let run = try Guest.boot(disk: running.url("v1") + ",readonly=on", format: "raw", actions: [.ls], readOnly: true)
+        let run = try Guest.boot(
+            disk: running.url("v1") + ",readonly=on", format: "raw", actions: [.ls], readOnly: true)
         try await running.server.stop()
         #expect(run.files == ["v1.txt"], "\(run.errors)")
     }

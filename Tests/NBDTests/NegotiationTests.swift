@@ -23,7 +23,9 @@ final class EmbeddedServer {
         let registry = try NBDServer.openExports([.init(name: "disk", path: path, readOnly: readOnly, format: "raw")])
         let handler = NBDConnectionHandler(catalog: ConnectionCatalog(registry: registry), executor: .inline)
         channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(NBDClientDecoder()), NBDServerEncoder(), handler])
+        try channel.pipeline.syncOperations.addHandlers([
+            ByteToMessageHandler(NBDClientDecoder()), NBDServerEncoder(), handler,
+        ])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     }
 
@@ -42,7 +44,9 @@ final class EmbeddedServer {
         if sendFlags { try send(Wire.clientFlags()) }
         if structured {
             try send(Wire.option(NBDOption.structuredReply.rawValue))
-            try send(Wire.option(NBDOption.setMetaContext.rawValue, Wire.metaContextData("disk", queries: ["base:allocation"])))
+            try send(
+                Wire.option(
+                    NBDOption.setMetaContext.rawValue, Wire.metaContextData("disk", queries: ["base:allocation"])))
         }
         try send(Wire.option(NBDOption.go.rawValue, Wire.goData("disk")))
         var out = try output()

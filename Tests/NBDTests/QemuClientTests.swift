@@ -128,9 +128,12 @@ func allocationGranules(_ target: String, format: String) throws -> [String] {
             [],
             [0, 0, 0, 3] + bigEndianBytes(NBDMagic.iHaveOpt) + [0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff],
             [0, 0, 0, 3] + bigEndianBytes(UInt64(0xdead_beef)),
-            [0, 0, 0, 3] + bigEndianBytes(NBDMagic.iHaveOpt) + [0, 0, 0, 7, 0, 0, 0, 10] + [0, 0, 0, 4] + Array("disk".utf8)
+            [0, 0, 0, 3] + bigEndianBytes(NBDMagic.iHaveOpt) + [0, 0, 0, 7, 0, 0, 0, 10] + [0, 0, 0, 4]
+                + Array("disk".utf8)
                 + [0, 0] + bigEndianBytes(NBDMagic.request) + [0, 0, 0, 1] + [UInt8](repeating: 0xff, count: 20),
-            [0, 0, 0, 3] + bigEndianBytes(NBDMagic.iHaveOpt) + [0, 0, 0, 10, 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
+            [0, 0, 0, 3] + bigEndianBytes(NBDMagic.iHaveOpt) + [
+                0, 0, 0, 10, 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+            ],
         ]
         for _ in 0..<20 { inputs.append([0, 0, 0, 3] + rng.bytes(Int(rng.next() % 200))) }
         for input in inputs {
@@ -171,7 +174,8 @@ func allocationGranules(_ target: String, format: String) throws -> [String] {
         let idle = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port).get()
         try await Task.sleep(for: .milliseconds(100))
-        let refused = try Qemu.io(["-r", "-f", "raw", "-c", "read 0 4k", "nbd://127.0.0.1:\(port)/disk"], timeout: .seconds(30))
+        let refused = try Qemu.io(
+            ["-r", "-f", "raw", "-c", "read 0 4k", "nbd://127.0.0.1:\(port)/disk"], timeout: .seconds(30))
         try? await idle.close()  // the server may already have dropped it (handshake deadline under load)
         try await Task.sleep(for: .milliseconds(100))
         let accepted = try Qemu.io(["-r", "-f", "raw", "-c", "read -P 0xab 0 4k", "nbd://127.0.0.1:\(port)/disk"])

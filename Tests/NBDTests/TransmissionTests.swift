@@ -132,7 +132,9 @@ import TestSupport
         var p = ByteBuffer(bytes: chunk.payload)
         #expect(p.readInteger(as: UInt32.self) == NBDNegotiation.baseAllocationContextID)
         var total: UInt64 = 0
-        while let length = p.readInteger(as: UInt32.self), p.readInteger(as: UInt32.self) != nil { total += UInt64(length) }
+        while let length = p.readInteger(as: UInt32.self), p.readInteger(as: UInt32.self) != nil {
+            total += UInt64(length)
+        }
         #expect(total == UInt64(server.size))
     }
 
@@ -180,7 +182,11 @@ import TestSupport
         #expect(messages.first == .clientFlags([.fixedNewstyle, .noZeroes]))
         var request = Wire.request(.write, cookie: 5, offset: 512, length: 3, payload: [7, 8, 9])
         let decoded = try #require(try decoder.decode(buffer: &request))
-        #expect(decoded == .request(NBDRequest(command: .write, cookie: 5, offset: 512, length: 3, payload: ByteBuffer(bytes: [7, 8, 9]))))
+        #expect(
+            decoded
+                == .request(
+                    NBDRequest(
+                        command: .write, cookie: 5, offset: 512, length: 3, payload: ByteBuffer(bytes: [7, 8, 9]))))
     }
 
     @Test func sessionChecksRangesInSubtractionForm() {
@@ -190,8 +196,12 @@ import TestSupport
         #expect(session.check(NBDRequest(command: .read, cookie: 1, offset: (1 << 20) + 1, length: 0)) != .execute)
         #expect(
             session.check(NBDRequest(command: .writeZeroes, cookie: 1, offset: UInt64.max, length: UInt32.max))
-                == .reject(.enospc, "NBD_CMD_WRITE_ZEROES: offset \(UInt64.max) + length \(UInt32.max) is past the end (1048576)"))
+                == .reject(
+                    .enospc,
+                    "NBD_CMD_WRITE_ZEROES: offset \(UInt64.max) + length \(UInt32.max) is past the end (1048576)"))
         #expect(session.check(NBDRequest(flags: .reqOne, command: .read, cookie: 1, offset: 0, length: 1)) != .execute)
-        #expect(session.check(NBDRequest(flags: .reqOne, command: .blockStatus, cookie: 1, offset: 0, length: 1)) == .execute)
+        #expect(
+            session.check(NBDRequest(flags: .reqOne, command: .blockStatus, cookie: 1, offset: 0, length: 1))
+                == .execute)
     }
 }

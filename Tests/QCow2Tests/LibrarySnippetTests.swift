@@ -11,7 +11,8 @@ import Testing
     // README snippet begins
     do {
         // Create a 1 GiB qcow2 image (QEMU's defaults) and write 64 KiB at 1 MiB.
-        let image = try ImageCreator.createQCow2(path: path, options: QCow2CreateOptions(size: 1 << 30), openAfter: true)
+        let image = try ImageCreator.createQCow2(
+            path: path, options: QCow2CreateOptions(size: 1 << 30), openAfter: true)
         try image.write([UInt8](repeating: 0xab, count: 65536), range: 0..<65536, at: 1 << 20)
         try image.flush()  // refcounts → L2 → L1, each made durable before the next
     }

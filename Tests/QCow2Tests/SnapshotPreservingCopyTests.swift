@@ -90,7 +90,8 @@ enum CopyFixture {
         #expect(try QCow2Image(path: b).snapshots.map(\.id) == ids, "\(context)")
         for id in ids {
             #expect(
-                try SnapFixture.raw(a, snapshot: "snapshot.id=\(id)") == SnapFixture.raw(b, snapshot: "snapshot.id=\(id)"),
+                try SnapFixture.raw(a, snapshot: "snapshot.id=\(id)")
+                    == SnapFixture.raw(b, snapshot: "snapshot.id=\(id)"),
                 "\(context): snapshot \(id)")
         }
         #expect(try SnapFixture.raw(a) == SnapFixture.raw(b), "\(context): active layer")
@@ -117,9 +118,10 @@ enum CopyFixture {
         let file = try BlockFile(path: path, writable: false)
         var owner: [UInt64: UInt64] = [:]  // host → guest offset
         var layerHosts: [[UInt64: UInt64]] = []  // per layer guest → host
-        let l1s = try image.snapshots.map { try image.snapshotL1($0) } + [
-            file.readTable(at: image.header.l1TableOffset, count: Int(image.header.l1Size))
-        ]
+        let l1s =
+            try image.snapshots.map { try image.snapshotL1($0) } + [
+                file.readTable(at: image.header.l1TableOffset, count: Int(image.header.l1Size))
+            ]
         for l1 in l1s {
             var map: [UInt64: UInt64] = [:]
             for (i, l1e) in l1.enumerated() where L1Entry(raw: l1e).l2Offset != 0 {
@@ -158,9 +160,10 @@ enum CopyFixture {
         let g = image.geometry
         let file = try BlockFile(path: path, writable: false)
         var hosts: Set<UInt64> = []
-        let l1s = try image.snapshots.map { try image.snapshotL1($0) } + [
-            file.readTable(at: image.header.l1TableOffset, count: Int(image.header.l1Size))
-        ]
+        let l1s =
+            try image.snapshots.map { try image.snapshotL1($0) } + [
+                file.readTable(at: image.header.l1TableOffset, count: Int(image.header.l1Size))
+            ]
         for l1 in l1s {
             for l1e in l1 where L1Entry(raw: l1e).l2Offset != 0 {
                 for raw in try file.readTable(at: L1Entry(raw: l1e).l2Offset, count: g.l2Entries) {
@@ -252,7 +255,8 @@ enum CopyFixture {
         let src = try CopyFixture.qemuMade(dir, options: "cluster_size=65536")
         let out = dir + "/out.qcow2"
         let vmimg = try Tool.vmimgBinary()
-        let args = ["convert", "--keep-snapshots", "-O", "qcow2", "-o", options] + (compress ? ["-c"] : []) + [src, out]
+        let args =
+            ["convert", "--keep-snapshots", "-O", "qcow2", "-o", options] + (compress ? ["-c"] : []) + [src, out]
         let (code, _, err) = try run(vmimg, args)
         try #require(code == 0, "vmimg \(args): \(err)")
         let made = try QCow2Image(path: out)
@@ -280,7 +284,8 @@ enum CopyFixture {
             var ops: [String] = []
             for _ in 0..<150 {
                 let at = (next() % 16383) * 4096
-                ops.append(next() % 4 == 0 ? "discard \(at / 65536 * 65536) 64k" : "write -P \(next() % 255 + 1) \(at) 4k")
+                ops.append(
+                    next() % 4 == 0 ? "discard \(at / 65536 * 65536) 64k" : "write -P \(next() % 255 + 1) \(at) 4k")
             }
             if round == 5 { ops.append("discard 0 64M") }
             try SnapFixture.io(path, ops)
@@ -317,7 +322,8 @@ enum CopyFixture {
         let path = dir + "/kill.qcow2"
         _ = try run("qemu-img", ["create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", path, "8M"])
         for k in 0..<5 {
-            try SnapFixture.io(path, (0..<8).map { "write -P \(k * 16 + $0 + 1) \((($0 * 7 + k * 3) % 16) << 19) 256k" })
+            try SnapFixture.io(
+                path, (0..<8).map { "write -P \(k * 16 + $0 + 1) \((($0 * 7 + k * 3) % 16) << 19) 256k" })
             _ = try run("qemu-img", ["snapshot", "-c", "k\(k)", path])
         }
         let reference = dir + "/reference.qcow2"
@@ -355,4 +361,3 @@ enum CopyFixture {
         print("compact SIGKILL: \(replaced) of 32 rounds replaced the file, seed=\(seed)")
     }
 }
-

@@ -143,7 +143,9 @@ let snapshotFormatCases: [SnapshotFormatCase] = [
         try SnapFixture.io(path, ["write -P 0x33 0 8k", "discard 3M 64k"])
         let theirs = dir + "/theirs.qcow2"
         try FileManager.default.copyItem(atPath: path, toPath: theirs)
-        let steps: [(String, String)] = [("-a", "s1"), ("-a", "3"), ("-d", "s1"), ("-a", "s2"), ("-d", "s1"), ("-d", "s2")]
+        let steps: [(String, String)] = [
+            ("-a", "s1"), ("-a", "3"), ("-d", "s1"), ("-a", "s2"), ("-d", "s1"), ("-d", "s2"),
+        ]
         let image = try SnapFixture.open(path)
         for (op, arg) in steps {
             try run("qemu-img", ["snapshot", op, arg, theirs])
@@ -181,7 +183,8 @@ let snapshotFormatCases: [SnapshotFormatCase] = [
         }
         try image.deleteSnapshot("b")
         let c = try #require(reference.first { $0.name == "c" })
-        let made = try image.createSnapshot(name: "c", date: SnapshotDate(seconds: c.dateSeconds, nanoseconds: c.dateNanoseconds))
+        let made = try image.createSnapshot(
+            name: "c", date: SnapshotDate(seconds: c.dateSeconds, nanoseconds: c.dateNanoseconds))
         #expect(made.id == "4")
         #expect(image.snapshots.map(\.id) == reference.map(\.id))
         #expect(try SnapFixture.list(ours) == SnapFixture.list(theirs))
@@ -458,9 +461,11 @@ let snapshotFormatCases: [SnapshotFormatCase] = [
         try SnapFixture.io(dir + "/top.qcow2", ["write -P 0x20 64k 100k", "write -z 1M 64k", "write -P 0x21 4000k 5k"])
         let expected = try SnapFixture.raw(dir + "/top.qcow2")
         try ImageCommit.commit(dir + "/top.qcow2", options: CommitOptions(keepOverlay: keep))
-        let (code, _, _) = try run("qemu-img", ["compare", "-f", baseFormat, "-F", "qcow2", dir + "/base.img", dir + "/top.qcow2"])
+        let (code, _, _) = try run(
+            "qemu-img", ["compare", "-f", baseFormat, "-F", "qcow2", dir + "/base.img", dir + "/top.qcow2"])
         #expect(code == 0)
-        let baseView = try run("qemu-img", ["convert", "-f", baseFormat, "-O", "raw", dir + "/base.img", dir + "/b.raw"])
+        let baseView = try run(
+            "qemu-img", ["convert", "-f", baseFormat, "-O", "raw", dir + "/base.img", dir + "/b.raw"])
         #expect(baseView.0 == 0)
         #expect(FileManager.default.contents(atPath: dir + "/b.raw") == expected)
         if baseFormat == "qcow2" { try SnapFixture.expectClean(dir + "/base.img", "base") }
@@ -530,7 +535,8 @@ struct SnapshotBenchmark {
                 default: try image.deleteSnapshot(arg)
                 }
             }
-            lines.append(String(format: "snapshot %@ %@: qemu-img %.3fs vmimg %.3fs ratio %.1fx", op, arg, tq, tv, tq / tv))
+            lines.append(
+                String(format: "snapshot %@ %@: qemu-img %.3fs vmimg %.3fs ratio %.1fx", op, arg, tq, tv, tq / tv))
             try SnapFixture.expectClean(v, "bench \(op) \(arg)")
         }
         print(lines.joined(separator: "\n"))

@@ -24,7 +24,9 @@ struct WorkloadCase: CustomStringConvertible, Sendable {
     var version: UInt32 = 3
     var extendedL2 = false
     var backing = false
-    var description: String { "cb=\(clusterBits) ro=\(refcountOrder) v\(version) extl2=\(extendedL2) backing=\(backing)" }
+    var description: String {
+        "cb=\(clusterBits) ro=\(refcountOrder) v\(version) extl2=\(extendedL2) backing=\(backing)"
+    }
 }
 
 let workloadCases: [WorkloadCase] = [
@@ -43,7 +45,8 @@ let workloadCases: [WorkloadCase] = [
 @Suite struct RandomWorkload {
     @Test(arguments: workloadCases)
     func writesZeroesDiscardsMatchRawMirror(_ c: WorkloadCase) throws {
-        let seed = ProcessInfo.processInfo.environment["VMIMG_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        let seed =
+            ProcessInfo.processInfo.environment["VMIMG_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
         var rng = Mix64(seed: seed)
         let dir = try scratchDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

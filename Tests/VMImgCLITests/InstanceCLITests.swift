@@ -224,8 +224,10 @@ struct InstanceCLITests {
         let overlay = scratch.path("overlay.qcow2")
         try Qemu.img(["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", overlay]).checked()
         let dataFile = scratch.path("external.qcow2")
-        try Qemu.img(["create", "-q", "-f", "qcow2", "-o", "data_file=\(scratch.path("external.raw"))", dataFile, "16M"])
-            .checked()
+        try Qemu.img([
+            "create", "-q", "-f", "qcow2", "-o", "data_file=\(scratch.path("external.raw"))", dataFile, "16M",
+        ])
+        .checked()
         let unknown = scratch.path("unknown.qcow2")
         try Qemu.create(unknown, size: "16M")
         try TestSupport.poke(unknown, at: 72, bigEndian: UInt64(1) << 20)  // incompatible_features bit 20

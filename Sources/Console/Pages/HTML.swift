@@ -35,7 +35,10 @@ enum HTML {
         let noticeHTML = notices.map { notice -> String in
             "<div class=\"notice \(notice.level.rawValue)\" role=\"status\">\(h(notice.text))</div>"
         }.joined()
-        let nav = session == nil ? "" : """
+        let nav =
+            session == nil
+            ? ""
+            : """
             <nav><a href="/instances" class="\(active == "instances" ? "on" : "")">Instances</a>\
             <a href="/images" class="\(active == "images" ? "on" : "")">My images</a>\
             <form method="post" action="/logout" class="inline">\(csrfField(session))<button class="link">Log out</button></form></nav>
@@ -57,7 +60,8 @@ enum HTML {
             status: .ok,
             headers: [
                 .contentType: "text/html; charset=utf-8",
-                .contentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+                .contentSecurityPolicy:
+                    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
                 .cacheControl: "no-store",
             ],
             body: .init(byteBuffer: ByteBuffer(string: html)))
@@ -68,7 +72,10 @@ enum HTML {
     }
 
     /// A post form holding one button.
-    static func button(_ label: String, action: String, session: Session?, style: String = "", confirm: String? = nil, id: String? = nil)
+    static func button(
+        _ label: String, action: String, session: Session?, style: String = "", confirm: String? = nil,
+        id: String? = nil
+    )
         -> String
     {
         let confirmAttribute: String = confirm.map { " data-confirm=\"\(h($0))\"" } ?? ""

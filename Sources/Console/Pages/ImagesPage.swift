@@ -5,8 +5,11 @@ import Instances
 enum ImagesPage {
     static func render(_ entries: [LibraryEntry], maxUpload: Int64, session: Session?) -> String {
         let rows = entries.map { e -> String in
-            let delete = e.kind == .image
-                ? HTML.button("Delete", action: HTML.path("images", e.name, "delete"), session: session, confirm: "Delete image '\(e.name)'?")
+            let delete =
+                e.kind == .image
+                ? HTML.button(
+                    "Delete", action: HTML.path("images", e.name, "delete"), session: session,
+                    confirm: "Delete image '\(e.name)'?")
                 : "<span class=\"muted\">lives in its drive</span>"
             return """
                 <tr data-image="\(HTML.h(e.name))"><td>\(HTML.h(e.name))</td><td>\(e.kind == .image ? "image" : "instance snapshot")</td>
@@ -14,7 +17,8 @@ enum ImagesPage {
                 <td class="right">\(delete)</td></tr>
                 """
         }.joined()
-        let empty = entries.isEmpty ? "<tr><td colspan=\"6\" class=\"muted\">Nothing yet: upload an image.</td></tr>" : ""
+        let empty =
+            entries.isEmpty ? "<tr><td colspan=\"6\" class=\"muted\">Nothing yet: upload an image.</td></tr>" : ""
         return """
             <h1>My images</h1>
             <form id="upload-form" class="card"><h2>Upload an image</h2>

@@ -3,10 +3,13 @@ import Instances
 
 /// One instance: Overview / Snapshots / Audit tabs, the Create Snapshot dialog, More → Rebuild.
 enum InstancePage {
-    static func render(_ d: InstanceDetails, tab: String, audit: [AuditEntry], job: String?, session: Session?) -> String {
+    static func render(_ d: InstanceDetails, tab: String, audit: [AuditEntry], job: String?, session: Session?)
+        -> String
+    {
         let s = d.summary
         let base = HTML.path("instances", s.name)
-        let tabs = [("overview", "Overview"), ("snapshots", "Snapshots"), ("audit", "Audit")].map { key, label -> String in
+        let tabs = [("overview", "Overview"), ("snapshots", "Snapshots"), ("audit", "Audit")].map {
+            key, label -> String in
             "<a href=\"\(base)?tab=\(key)\" id=\"tab-\(key)\" class=\"\(tab == key ? "on" : "")\">\(label)</a>"
         }.joined()
         let content: String
@@ -15,13 +18,15 @@ enum InstancePage {
         case "audit": content = auditTable(audit)
         default: content = overview(d, session: session)
         }
-        let jobBox = job.map { (id: String) -> String in
-            """
-            <div class="job card" id="job" data-job="\(HTML.h(id))" data-done="\(base)?tab=snapshots">\
-            \(HTML.bar([(0, "job")], label: "starting…"))</div>
-            """
-        } ?? ""
-        let power = s.state == .running
+        let jobBox =
+            job.map { (id: String) -> String in
+                """
+                <div class="job card" id="job" data-job="\(HTML.h(id))" data-done="\(base)?tab=snapshots">\
+                \(HTML.bar([(0, "job")], label: "starting…"))</div>
+                """
+            } ?? ""
+        let power =
+            s.state == .running
             ? HTML.button("Stop", action: base + "/stop", session: session, id: "stop")
             : HTML.button("Start", action: base + "/start", session: session, id: "start")
         return """
@@ -41,7 +46,8 @@ enum InstancePage {
 
     static func overview(_ d: InstanceDetails, session: Session?) -> String {
         let s = d.summary
-        let notices = d.notices.map { (n: String) -> String in "<div class=\"notice warning\">\(HTML.h(n))</div>" }.joined()
+        let notices = d.notices.map { (n: String) -> String in "<div class=\"notice warning\">\(HTML.h(n))</div>" }
+            .joined()
         return """
             \(notices)<div class="card"><dl class="props">
             <dt>ID</dt><dd class="mono">\(HTML.h(s.id))</dd>
@@ -63,15 +69,18 @@ enum InstancePage {
         let scale = max(1, d.snapshots.compactMap { $0.space?.referenced }.max() ?? 1)
         let rows = d.snapshots.reversed().map { snap -> String in
             let action = HTML.path("instances", name, "snapshots", snap.name)
-            let space = snap.space.map { f -> String in
-                let unique = min(f.unique, f.referenced)
-                let shared = f.referenced - unique
-                return HTML.bar(
-                    [(Double(unique) / Double(scale), "unique"), (Double(shared) / Double(scale), "shared")],
-                    label: "unique \(HTML.bytes(unique)) · shared \(HTML.bytes(shared))",
-                    title: "referenced \(HTML.bytes(f.referenced)), written since previous \(HTML.bytes(f.written))")
-            } ?? "<span class=\"muted\">—</span>"
-            let pin = snap.pinned
+            let space =
+                snap.space.map { f -> String in
+                    let unique = min(f.unique, f.referenced)
+                    let shared = f.referenced - unique
+                    return HTML.bar(
+                        [(Double(unique) / Double(scale), "unique"), (Double(shared) / Double(scale), "shared")],
+                        label: "unique \(HTML.bytes(unique)) · shared \(HTML.bytes(shared))",
+                        title: "referenced \(HTML.bytes(f.referenced)), written since previous \(HTML.bytes(f.written))"
+                    )
+                } ?? "<span class=\"muted\">—</span>"
+            let pin =
+                snap.pinned
                 ? HTML.button("Unpin", action: action + "/unpin", session: session)
                 : HTML.button("Pin", action: action + "/pin", session: session)
             return """
@@ -101,7 +110,9 @@ enum InstancePage {
         let rows = entries.reversed().map { (e: AuditEntry) -> String in
             "<tr><td>\(HTML.date(e.at))</td><td>\(HTML.h(e.operation))</td><td>\(HTML.h(e.detail))</td></tr>"
         }.joined()
-        let empty = entries.isEmpty ? "<tr><td colspan=\"3\" class=\"muted\">Nothing logged (audit mode may be off).</td></tr>" : ""
+        let empty =
+            entries.isEmpty
+            ? "<tr><td colspan=\"3\" class=\"muted\">Nothing logged (audit mode may be off).</td></tr>" : ""
         return """
             <table id="audit"><thead><tr><th>When</th><th>Operation</th><th>Detail</th></tr></thead>
             <tbody>\(rows)\(empty)</tbody></table>

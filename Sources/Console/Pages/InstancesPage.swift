@@ -14,7 +14,9 @@ enum InstancesPage {
                 """
         }.joined()
         let empty = instances.isEmpty ? "<tr><td colspan=\"6\" class=\"muted\">No instances yet.</td></tr>" : ""
-        let imageOptions = images.map { (i: LibraryEntry) -> String in "<option value=\"\(HTML.h(i.name))\">\(HTML.h(i.name))</option>" }.joined()
+        let imageOptions = images.map { (i: LibraryEntry) -> String in
+            "<option value=\"\(HTML.h(i.name))\">\(HTML.h(i.name))</option>"
+        }.joined()
         return """
             <div class="toolbar"><h1>Instances</h1><span class="spacer"></span>
             <button class="primary" data-open="create-instance" id="open-create-instance">Create Instance</button></div>

@@ -12,7 +12,8 @@ enum RebuildPage {
         var plan: Result<RebuildPlan, InstancesError>?
     }
 
-    static func render(_ d: InstanceDetails, entries: [LibraryEntry], selection: Selection, session: Session?) -> String {
+    static func render(_ d: InstanceDetails, entries: [LibraryEntry], selection: Selection, session: Session?) -> String
+    {
         let name = d.summary.name
         let base = HTML.path("instances", name)
         let myImages = selection.bootSource == "my-images"
@@ -46,9 +47,13 @@ enum RebuildPage {
     static func entriesTable(_ entries: [LibraryEntry], instance: String, selected: String?) -> String {
         let rows = entries.map { e -> String in
             let own = e.kind == .instanceSnapshot && e.origin == instance
-            let what = e.kind == .image
-                ? "image (\(HTML.h(e.origin)))" : (own ? "snapshot of this instance" : "snapshot of \(HTML.h(e.origin))")
-            let id = "entry-" + e.name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) ? String($0) : "_" }.joined()
+            let what =
+                e.kind == .image
+                ? "image (\(HTML.h(e.origin)))"
+                : (own ? "snapshot of this instance" : "snapshot of \(HTML.h(e.origin))")
+            let id =
+                "entry-"
+                + e.name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) ? String($0) : "_" }.joined()
             return """
                 <tr><td><input type="radio" name="image" value="\(HTML.h(e.name))" id="\(HTML.h(id))" data-autosubmit\
                 \(e.name == selected ? " checked" : "")></td><td><label for="\(HTML.h(id))">\(HTML.h(e.name))</label></td>
@@ -62,8 +67,11 @@ enum RebuildPage {
             """
     }
 
-    static func warning(_ plan: RebuildPlan, d: InstanceDetails, image: String, fullCopy: Bool, session: Session?) -> String {
-        let doomed = plan.snapshotsDestroyed.isEmpty
+    static func warning(_ plan: RebuildPlan, d: InstanceDetails, image: String, fullCopy: Bool, session: Session?)
+        -> String
+    {
+        let doomed =
+            plan.snapshotsDestroyed.isEmpty
             ? "<p id=\"doomed-none\">No snapshots will be deleted.</p>"
             : "<p>These snapshots will be deleted:</p><ul id=\"doomed\">"
                 + plan.snapshotsDestroyed.map { (n: String) -> String in "<li>\(HTML.h(n))</li>" }.joined() + "</ul>"

@@ -61,7 +61,8 @@ public enum Comparer {
         do {
             return try disk.chainStatus(at: offset, maxLength: want)
         } catch {
-            throw ImageError(.blockStatus, "Error while reading offset \(offset) of \(disk.filename): \(ImageError.reason(error))")
+            throw ImageError(
+                .blockStatus, "Error while reading offset \(offset) of \(disk.filename): \(ImageError.reason(error))")
         }
     }
 
@@ -118,7 +119,8 @@ public enum Measurer {
         let fully = preallocSize(
             virtual, clusterSize: cs, refcountOrder: UInt64(options.refcountOrder), extendedL2: options.extendedL2)
         let bitmaps: Int64? = options.version >= 3 && source is QCow2Image ? 0 : nil
-        return MeasureResult(required: Int64(fully - virtual + required), fullyAllocated: Int64(fully), bitmaps: bitmaps)
+        return MeasureResult(
+            required: Int64(fully - virtual + required), fullyAllocated: Int64(fully), bitmaps: bitmaps)
     }
 
     static func preallocSize(_ total: UInt64, clusterSize cs: UInt64, refcountOrder: UInt64, extendedL2: Bool)

@@ -66,10 +66,12 @@ struct CompactJSON: Encodable {
     static func human(_ r: CompactResult) -> String {
         func pct(_ f: CompactFigures) -> String { String(format: "%.2f%%", f.fragmentation) }
         var out = "file size: \(HumanFormat.size(r.before.fileLength)) -> \(HumanFormat.size(r.after.fileLength))\n"
-        out += "disk size: \(HumanFormat.size(r.before.allocatedBytes)) -> \(HumanFormat.size(r.after.allocatedBytes))\n"
+        out +=
+            "disk size: \(HumanFormat.size(r.before.allocatedBytes)) -> \(HumanFormat.size(r.after.allocatedBytes))\n"
         out += "fragmented: \(pct(r.before)) -> \(pct(r.after))\n"
         for (b, a) in zip(r.before.snapshots, r.after.snapshots) {
-            out += "snapshot \(b.id) \(b.name): referenced \(HumanFormat.size(b.referencedBytes)) -> "
+            out +=
+                "snapshot \(b.id) \(b.name): referenced \(HumanFormat.size(b.referencedBytes)) -> "
                 + "\(HumanFormat.size(a.referencedBytes)), unique \(HumanFormat.size(b.uniqueBytes)) -> "
                 + "\(HumanFormat.size(a.uniqueBytes))\n"
         }

@@ -38,7 +38,9 @@ struct ConsoleCommand: ParsableCommand {
             Console.current.out(token + "\n")
             return
         }
-        guard let cap = SizeValue.parse(maxUpload), cap > 0 else { throw CLIError.usage("invalid --max-upload '\(maxUpload)'") }
+        guard let cap = SizeValue.parse(maxUpload), cap > 0 else {
+            throw CLIError.usage("invalid --max-upload '\(maxUpload)'")
+        }
         let manager: InstanceManager
         do {
             manager = try InstanceManager(home: vmimgHome)

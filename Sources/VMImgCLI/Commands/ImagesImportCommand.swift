@@ -10,7 +10,9 @@ struct ImagesImportCommand: ParsableCommand {
 
     @OptionGroup var home: HomeOptions
 
-    @Option(name: .customShort("f"), help: ArgumentHelp("Declared format: raw or qcow2 (probed when omitted).", valueName: "fmt"))
+    @Option(
+        name: .customShort("f"),
+        help: ArgumentHelp("Declared format: raw or qcow2 (probed when omitted).", valueName: "fmt"))
     var format: String?
 
     @Flag(

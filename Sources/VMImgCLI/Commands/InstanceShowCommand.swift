@@ -18,7 +18,8 @@ struct InstanceShowCommand: ParsableCommand {
         var quota = "none (active layer uses \(bytes(details.activeBytes)))"
         if let limit = details.quota {
             let percent = limit == 0 ? 0 : Double(details.activeBytes) * 100 / Double(limit)
-            quota = "active layer uses \(bytes(details.activeBytes)) of \(bytes(limit)) ("
+            quota =
+                "active layer uses \(bytes(details.activeBytes)) of \(bytes(limit)) ("
                 + String(format: "%.0f%%", percent) + (details.overQuota ? ", OVER QUOTA)" : ")")
         }
         var rows: [(String, String)] = [

@@ -46,7 +46,9 @@ struct InstanceStartCommand: ParsableCommand {
         }
         guard let wait else { return }
         let deadline = Date().addingTimeInterval(TimeInterval(wait))
-        while try home.run(reportRecovery: false, { try $0.list() }).first(where: { $0.name == name })?.state == .running {
+        while try home.run(reportRecovery: false, { try $0.list() }).first(where: { $0.name == name })?.state
+            == .running
+        {
             guard Date() < deadline else {
                 throw CLIError(
                     "'\(name)' still runs after \(wait) s (console: \(result.consoleLog)); "

@@ -140,7 +140,9 @@ struct AuditJSON: Encodable {
 struct StartJSON: Encodable {
     var result: StartResult
 
-    enum CodingKeys: String, CodingKey { case instance, pid, qmpSocket = "qmp-socket", consoleLog = "console-log", status }
+    enum CodingKeys: String, CodingKey {
+        case instance, pid, qmpSocket = "qmp-socket", consoleLog = "console-log", status
+    }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
