@@ -30,7 +30,7 @@ struct QemuCompressedImage {
     }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct QemuInteropTests {
+@Suite(.timeLimit(.minutes(10))) struct QemuInteropTests {
     @Test(arguments: CompressionType.allCases)
     func outputIsByteIdenticalToQemuImg(type: CompressionType) throws {
         let scratch = try Scratch()

@@ -6,7 +6,7 @@ import Instances
 import Testing
 import TestSupport
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(15)))
 struct AuthAndUITests {
     @Test func apiNeedsTheToken() async throws {
         let harness = try Harness()

@@ -5,7 +5,7 @@ import TestSupport
 /// The seed in a real browser: `vmimg console` on a free loopback port, headless Chromium driven
 /// by Selenium (Tests/ConsoleTests/browser_test.py). Screenshots land in `out/console-browser/`
 /// (or `$VMIMG_TEST_OUTPUT/console-browser/`).
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(15)))
 struct ConsoleBrowserTests {
     static var outputDirectory: String {
         let base =

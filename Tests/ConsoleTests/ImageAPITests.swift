@@ -3,7 +3,7 @@ import Hummingbird
 import Testing
 import TestSupport
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(15)))
 struct ImageAPITests {
     /// A raw image with a recognisable first cluster.
     func rawImage(_ harness: Harness, size: Int = 1 << 20) throws -> [UInt8] {

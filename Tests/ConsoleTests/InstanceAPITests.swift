@@ -4,7 +4,7 @@ import Instances
 import Testing
 import TestSupport
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(15)))
 struct InstanceAPITests {
     @Test func createListShowDelete() async throws {
         let harness = try Harness()

@@ -7,7 +7,7 @@ import TestSupport
 /// Formats/api.yaml against the server: the routes are the spec's operations, and every response
 /// of a tour through all of them (successes and failures) validates against the spec's schemas
 /// (jsonschema, draft 2020-12, via Tests/ConsoleTests/openapi_check.py).
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(15)))
 struct OpenAPIConformanceTests {
     static let spec = Locations.packageRoot + "/Formats/api.yaml"
 

@@ -3,7 +3,7 @@ import Hummingbird
 import Testing
 import TestSupport
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(15)))
 struct SnapshotAPITests {
     @Test func listWithSpaceFiguresPinUnpinDelete() async throws {
         let harness = try Harness()

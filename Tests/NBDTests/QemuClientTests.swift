@@ -48,7 +48,7 @@ func allocationGranules(_ target: String, format: String) throws -> [String] {
     return granules
 }
 
-@Suite(.timeLimit(.minutes(2))) struct QemuClientTests {
+@Suite(.timeLimit(.minutes(15))) struct QemuClientTests {
     @Test func convertOverNBDEqualsImageContent() async throws {
         let scratch = try Scratch(label: "nbd-convert")
         let image = try sampleImage(scratch)
