@@ -2,7 +2,7 @@ import BlockIO
 import Foundation
 import Testing
 
-@Suite(.timeLimit(.minutes(2))) struct ImageLockTests {
+@Suite(.timeLimit(.minutes(10))) struct ImageLockTests {
     func qcow2(_ scratch: IOScratch) throws -> String {
         let path = scratch.path("img.qcow2")
         let result = try run("qemu-img", ["create", "-q", "-f", "qcow2", path, "1M"])
