@@ -1,5 +1,6 @@
 import Codecs
 import Foundation
+import TestSupport
 import Testing
 
 /// Compressed clusters written by `qemu-img convert -c`, located through the L1/L2 tables.
@@ -39,9 +40,10 @@ struct QemuCompressedImage {
         let source = scratch.path("src.raw")
         try Data(clusters.flatMap { $0 }).write(to: URL(fileURLWithPath: source))
         let target = scratch.path("c.qcow2")
-        let result = try run(
-            "qemu-img", ["convert", "-c", "-O", "qcow2", "-o", "compression_type=\(type.name)", source, target])
-        try #require(result.status == 0, "\(result.stderr)")
+        let result = try Qemu.img([
+            "convert", "-c", "-O", "qcow2", "-o", "compression_type=\(type.name)", source, target,
+        ])
+        try #require(result.status == 0, "\(result.stderrText)")
         let image = try QemuCompressedImage(path: target, count: clusters.count)
         let compressor = try ClusterCompressor(type: type, clusterSize: clusterSize)
         let decompressor = try ClusterDecompressor(type: type, clusterSize: clusterSize)
@@ -64,7 +66,7 @@ struct QemuCompressedImage {
                 outputRange: 0..<clusterSize)
             #expect(output == cluster, "cluster \(i)")
         }
-        #expect(try run("qemu-img", ["check", target]).status == 0)
+        #expect(try Qemu.img(["check", target]).status == 0)
     }
 
     @Test func zlibOutputDecodesWithPythonRawInflate() throws {
@@ -78,13 +80,9 @@ struct QemuCompressedImage {
             let script =
                 "import zlib,sys; d=zlib.decompressobj(-12); "
                 + "open(sys.argv[2],'wb').write(d.decompress(open(sys.argv[1],'rb').read()))"
-            let result = try runPython(["-c", script, input, output])
-            try #require(result.status == 0, "\(result.stderr)")
+            let result = try Tool.run("python3", ["-c", script, input, output])
+            try #require(result.status == 0, "\(result.stderrText)")
             #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: output))) == cluster, "cluster \(i)")
         }
     }
-}
-
-func runPython(_ arguments: [String]) throws -> ToolResult {
-    try run("python3", arguments)
 }
