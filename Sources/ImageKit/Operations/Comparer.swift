@@ -1,5 +1,6 @@
 import BlockIO
 import QCow2
+import QCow2Format
 
 /// `qemu-img compare`: guest contents equal, a larger image's excess must read as zeros (unless
 /// strict, where sizes and allocation status must match too). Mismatch offsets are reported at
@@ -97,6 +98,12 @@ public enum Measurer {
             return MeasureResult(required: Int64(required), fullyAllocated: Int64((ssize + 511) / 512 * 512))
         }
         let cs = UInt64(1) << UInt64(options.clusterBits)
+        let geometry = QCow2Geometry(
+            clusterBits: Int(options.clusterBits), extendedL2: options.extendedL2,
+            refcountOrder: Int(options.refcountOrder))
+        guard ssize <= geometry.maxVirtualSize else {
+            throw ImageError(.other, "The image size is too large (try using a larger cluster size)")
+        }
         let virtual = (ssize + cs - 1) / cs * cs
         var required: UInt64 = 0
         if let source {
@@ -118,7 +125,9 @@ public enum Measurer {
         if options.preallocation == .full || options.preallocation == .falloc { required = virtual }
         let fully = preallocSize(
             virtual, clusterSize: cs, refcountOrder: UInt64(options.refcountOrder), extendedL2: options.extendedL2)
-        let bitmaps: Int64? = options.version >= 3 && source is QCow2Image ? 0 : nil
+        // qemu-img shows bitmaps only when both ends can hold persistent bitmaps (qcow2 v3).
+        let sourceHoldsBitmaps = (source as? QCow2Image).map { $0.header.version >= 3 } ?? false
+        let bitmaps: Int64? = options.version >= 3 && sourceHoldsBitmaps ? 0 : nil
         return MeasureResult(
             required: Int64(fully - virtual + required), fullyAllocated: Int64(fully), bitmaps: bitmaps)
     }
