@@ -17,6 +17,7 @@ import tempfile
 import time
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -35,7 +36,9 @@ for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--dis
              "--disable-extensions", "--no-first-run"):
     options.add_argument(flag)
 driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
-wait = WebDriverWait(driver, 20)
+# The console re-renders lists after every action: an element found a moment ago can be
+# replaced before it is read, so waits retry on stale references instead of failing.
+wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
 shot_number = 0
 
 
@@ -51,22 +54,35 @@ def step(text):
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
+def settled(read, attempts=10):
+    """Runs `read` again when the page replaced an element it was reading."""
+    for attempt in range(attempts):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
 def click(by, value):
-    element = wait.until(EC.element_to_be_clickable((by, value)))
-    element.click()
-    return element
+    def once():
+        element = wait.until(EC.element_to_be_clickable((by, value)))
+        element.click()
+        return element
+    return settled(once)
 
 
 def text_of(css):
-    return wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, css))).text
+    return settled(lambda: wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, css))).text)
 
 
 def notices():
-    return [n.text for n in driver.find_elements(By.CSS_SELECTOR, ".notice")]
+    return settled(lambda: [n.text for n in driver.find_elements(By.CSS_SELECTOR, ".notice")])
 
 
 def snapshot_names():
-    return [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#snapshots td.snapshot-name")]
+    return settled(lambda: [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#snapshots td.snapshot-name")])
 
 
 def qemu(*argv):
@@ -136,7 +152,7 @@ try:
     shot("rebuild-my-images")
     click(By.XPATH, "//input[@name='image' and @value='web1@test snapshot']")
     warning = wait.until(EC.presence_of_element_located((By.ID, "rebuild-warning"))).text
-    doomed = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#doomed li")]
+    doomed = settled(lambda: [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#doomed li")])
     expect(doomed == ["after change"], f"warning lists {doomed}")
     expect("must be powered off" in warning, f"warning: {warning}")
     expect(not driver.find_element(By.ID, "rebuild-button").is_enabled(), "Rebuild Instance enabled before confirming")
