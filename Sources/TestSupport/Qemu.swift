@@ -1,3 +1,4 @@
+import BlockIO
 import Foundation
 
 /// Runs the real QEMU tools, the oracle vmimg is checked against.
@@ -58,6 +59,34 @@ public enum Qemu {
     /// - Throws: ``ToolError/missing(program:hint:)`` or a launch error.
     public static func system(_ args: [String], timeout: Duration = .seconds(120)) throws -> ToolResult {
         try Tool.run("qemu-system-x86_64", args, timeout: timeout)
+    }
+
+    /// Starts a paused `qemu-system-x86_64` (no machine, no guest) with `drive` attached, and
+    /// returns once it holds QEMU's write lock on the file: a foreign QEMU "using" the image.
+    ///
+    /// Readiness is seen by probing the lock bytes without taking any: a `qemu-img info` here
+    /// would itself lock the image and could make QEMU fail to start.
+    /// - Parameters:
+    ///   - drive: the image.
+    ///   - format: its format.
+    ///   - timeout: how long to wait for the lock.
+    /// - Returns: the running QEMU; ``BackgroundProcess/stop()`` (or dropping it) kills it.
+    /// - Throws: ``ToolError/unexpectedOutput(program:reason:)`` when QEMU exits or never locks.
+    public static func holdOpen(_ drive: String, format: String = "qcow2", timeout: Double = 30) throws
+        -> BackgroundProcess
+    {
+        let qemu = try BackgroundProcess(
+            "qemu-system-x86_64",
+            [
+                "-machine", "none", "-S", "-display", "none", "-monitor", "none", "-serial", "none", "-nodefaults",
+                "-drive", "file=\(drive),if=none,format=\(format)",
+            ])
+        let locked = try eventually(seconds: timeout) { try !qemu.isRunning || LockProbe(path: drive).hasWriter }
+        guard locked, qemu.isRunning else {
+            qemu.stop()
+            throw ToolError.unexpectedOutput(program: "qemu-system-x86_64", reason: "never locked \(drive)")
+        }
+        return qemu
     }
 
     /// `qemu-img create -f FORMAT [-o OPT,…] [-b BACKING -F BACKINGFORMAT] PATH SIZE`.

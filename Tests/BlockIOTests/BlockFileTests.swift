@@ -1,10 +1,11 @@
 import BlockIO
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct BlockFileTests {
     @Test func roundTripAndZeroFillPastEnd() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let file = try BlockFile(path: scratch.path("a.raw"), writable: true, create: true)
         let data = pattern(10_000, seed: 1)
         try file.write(data, at: 100)
@@ -24,7 +25,7 @@ import Testing
     }
 
     @Test func readsIntoMutableSpan() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let file = try BlockFile(path: scratch.path("a.raw"), writable: true, create: true)
         try file.write(pattern(4096, seed: 2), at: 0)
         var buffer = [UInt8](repeating: 0xFF, count: 8192)
@@ -36,7 +37,7 @@ import Testing
     }
 
     @Test func rangeOutsideBufferIsAnError() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let file = try BlockFile(path: scratch.path("a.raw"), writable: true, create: true)
         var buffer = [UInt8](repeating: 0, count: 8)
         let error = #expect(throws: BlockIOError.self) { try file.read(into: &buffer, range: 4..<12, at: 0) }
@@ -45,16 +46,18 @@ import Testing
     }
 
     @Test func refusesDirectoriesEvenReadOnly() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         for writable in [false, true] {
-            let error = #expect(throws: BlockIOError.self) { try BlockFile(path: scratch.url.path, writable: writable) }
+            let error = #expect(throws: BlockIOError.self) {
+                try BlockFile(path: scratch.directory, writable: writable)
+            }
             #expect(error?.errno == 21)
-            #expect(error?.description == "\(scratch.url.path): open failed: Is a directory")
+            #expect(error?.description == "\(scratch.directory): open failed: Is a directory")
         }
     }
 
     @Test func openErrors() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let missing = scratch.path("missing")
         let error = #expect(throws: BlockIOError.self) { try BlockFile(path: missing, writable: false) }
         #expect(error?.errno == 2)
@@ -67,7 +70,7 @@ import Testing
     }
 
     @Test func truncateOnOpen() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = scratch.path("t.raw")
         try BlockFile(path: path, writable: true, create: true).write([1, 2, 3], at: 0)
         #expect(try BlockFile(path: path, writable: false).length() == 3)
@@ -77,12 +80,12 @@ import Testing
     }
 
     @Test func fileKinds() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = scratch.path("k.raw")
         let file = try BlockFile(path: path, writable: true, create: true)
         #expect(file.isRegularFile)
         #expect(try BlockFile.kind(of: path) == .regular)
-        #expect(try BlockFile.kind(of: scratch.url.path) == .directory)
+        #expect(try BlockFile.kind(of: scratch.directory) == .directory)
         #expect(try BlockFile.kind(of: "/dev/null") == .characterDevice)
         #expect(try !BlockFile(path: "/dev/null", writable: false).isRegularFile)
         let fifo = scratch.path("fifo")
@@ -95,7 +98,7 @@ import Testing
     }
 
     @Test func sparseFileHolesAndData() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let file = try BlockFile(path: scratch.path("sparse.raw"), writable: true, create: true)
         let mib: UInt64 = 1 << 20
         try file.setLength(16 * mib)
@@ -113,7 +116,7 @@ import Testing
     }
 
     @Test func discardPastEndKeepsLengthAndZeroRange() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let file = try BlockFile(path: scratch.path("d.raw"), writable: true, create: true)
         try file.write([UInt8](repeating: 9, count: 8192), at: 0)
         try file.discard(offset: 4096, count: 1 << 20)
@@ -126,7 +129,7 @@ import Testing
     }
 
     @Test func preallocateExtends() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let file = try BlockFile(path: scratch.path("p.raw"), writable: true, create: true)
         try file.preallocate(offset: 0, count: 1 << 20)
         #expect(try file.length() == 1 << 20)
@@ -135,7 +138,7 @@ import Testing
     }
 
     @Test func copyBetweenFiles() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let source = try BlockFile(path: scratch.path("s.raw"), writable: true, create: true)
         let data = pattern(300_000, seed: 3)
         try source.write(data, at: 0)
@@ -147,7 +150,7 @@ import Testing
     }
 
     @Test func concurrentPositionalIO() async throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let file = try BlockFile(path: scratch.path("c.raw"), writable: true, create: true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<8 {

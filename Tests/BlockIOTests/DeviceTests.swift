@@ -1,5 +1,6 @@
 import BlockIO
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct MemoryDeviceTests {
@@ -129,7 +130,7 @@ import Testing
     }
 
     @Test func powerCutOnARealFile() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = scratch.path("crash.raw")
         let disk = FaultInjectingDevice(wrapping: try BlockFile(path: path, writable: true, create: true))
         try disk.write(pattern(4096, seed: 5), at: 0)

@@ -1,12 +1,13 @@
 import BlockIO
 import Foundation
+import TestSupport
 import Testing
 
 @Suite(.timeLimit(.minutes(10))) struct ImageLockTests {
-    func qcow2(_ scratch: IOScratch) throws -> String {
+    func qcow2(_ scratch: Scratch) throws -> String {
         let path = scratch.path("img.qcow2")
-        let result = try run("qemu-img", ["create", "-q", "-f", "qcow2", path, "1M"])
-        #expect(result.status == 0, "\(result.stderr)")
+        let result = try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", path, "1M"])
+        #expect(result.status == 0, "\(result.stderrText)")
         return path
     }
 
@@ -21,40 +22,40 @@ import Testing
     }
 
     @Test func ourWriterBlocksQemuImgInfoButNotForceShare() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = try qcow2(scratch)
         let file = try BlockFile(path: path, writable: true)
         try file.lock(.readWrite, format: .qcow2)
         #expect(file.heldLocks == [100, 101, 103, 201, 203])
-        let info = try run("qemu-img", ["info", path])
+        let info = try Tool.run("qemu-img", ["info", path])
         #expect(info.status == 1)
-        #expect(info.stderr.contains("Failed to get shared \"write\" lock"), "\(info.stderr)")
-        #expect(info.stderr.contains("Is another process using the image [\(path)]?"), "\(info.stderr)")
-        #expect(try run("qemu-img", ["info", "-U", path]).status == 0)
+        #expect(info.stderrText.contains("Failed to get shared \"write\" lock"), "\(info.stderrText)")
+        #expect(info.stderrText.contains("Is another process using the image [\(path)]?"), "\(info.stderrText)")
+        #expect(try Tool.run("qemu-img", ["info", "-U", path]).status == 0)
         file.unlock()
         #expect(file.heldLocks.isEmpty)
-        #expect(try run("qemu-img", ["info", path]).status == 0)
+        #expect(try Tool.run("qemu-img", ["info", path]).status == 0)
     }
 
     @Test func ourReaderAllowsInfoButBlocksQemuWriters() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = try qcow2(scratch)
         let file = try BlockFile(path: path, writable: false)
         try file.lock(.readOnly, format: .qcow2)
-        #expect(try run("qemu-img", ["info", path]).status == 0)
-        let write = try run("qemu-io", ["-c", "write 0 512", path])
-        #expect(write.stderr.contains("Failed to get \"write\" lock"), "\(write.stderr)")
+        #expect(try Tool.run("qemu-img", ["info", path]).status == 0)
+        let write = try Tool.run("qemu-io", ["-c", "write 0 512", path])
+        #expect(write.stderrText.contains("Failed to get \"write\" lock"), "\(write.stderrText)")
         // Downgrading to share-all lets the writer in.
         try file.lock(.shareAll, format: .qcow2)
         #expect(file.heldLocks == [100])
-        let retry = try run("qemu-io", ["-c", "write 0 512", path])
-        #expect(retry.status == 0 && !retry.stderr.contains("lock"), "\(retry.stderr)")
+        let retry = try Tool.run("qemu-io", ["-c", "write 0 512", path])
+        #expect(retry.status == 0 && !retry.stderrText.contains("lock"), "\(retry.stderrText)")
     }
 
     @Test func qemuIoWriterBlocksUs() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = try qcow2(scratch)
-        let holder = try Holder("qemu-io", ["-f", "qcow2", path])
+        let holder = try BackgroundProcess("qemu-io", ["-f", "qcow2", path])
         #expect(try eventually { try LockProbe(path: path).hasWriter })
         #expect(try LockProbe(path: path).heldBytes == [100, 101, 103, 201, 203])
 
@@ -74,9 +75,9 @@ import Testing
     }
 
     @Test func qemuSystemDriveBlocksUs() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = try qcow2(scratch)
-        let holder = try Holder(
+        let holder = try BackgroundProcess(
             "qemu-system-x86_64",
             [
                 "-machine", "none", "-S", "-nographic", "-nodefaults", "-monitor", "none",
@@ -90,7 +91,7 @@ import Testing
     }
 
     @Test func twoOfOurFilesConflict() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = scratch.path("r.raw")
         let first = try BlockFile(path: path, writable: true, create: true)
         try first.lock(.readOnly, format: .qcow2)
@@ -106,7 +107,7 @@ import Testing
     }
 
     @Test func failedUpgradeKeepsPreviousSet() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = scratch.path("u.raw")
         let ours = try BlockFile(path: path, writable: true, create: true)
         let other = try BlockFile(path: path, writable: false)
@@ -120,10 +121,10 @@ import Testing
     }
 
     @Test func rawQemuIoWriterSeenByProbe() throws {
-        let scratch = try IOScratch()
+        let scratch = try Scratch()
         let path = scratch.path("w.raw")
         try BlockFile(path: path, writable: true, create: true).setLength(1 << 20)
-        let holder = try Holder("qemu-io", ["-f", "raw", path])
+        let holder = try BackgroundProcess("qemu-io", ["-f", "raw", path])
         #expect(try eventually { try LockProbe(path: path).heldBytes == [100, 101] })
         let file = try BlockFile(path: path, writable: true)
         let error = #expect(throws: BlockIOError.self) { try file.lock(.readOnly, format: .qcow2) }

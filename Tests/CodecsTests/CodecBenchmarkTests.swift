@@ -1,5 +1,6 @@
 import Codecs
 import Foundation
+import TestSupport
 import Testing
 
 /// Throughput of the Swift wrappers on host binaries and text (VMIMG_LONG=1 only). The wider

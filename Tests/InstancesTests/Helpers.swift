@@ -104,28 +104,3 @@ func qemuImgCheck(_ path: String) throws {
     let r = try tool("qemu-img", ["check", "-U", path])
     #expect(r.status == 0, "qemu-img check \(path): \(r.out)\(r.err)")
 }
-
-/// A QEMU that is not ours, holding `path` open for writing.
-final class ForeignQemu {
-    let process = Process()
-    init(drive: String, pidFile: String) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
-        process.arguments = [
-            "-machine", "none", "-S", "-display", "none", "-monitor", "none", "-serial", "none",
-            "-drive", "file=\(drive),if=none,format=qcow2,id=d0",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // Ready once qemu-img (without -U) can no longer get the shared lock.
-        for _ in 0..<500 {
-            if try tool("qemu-img", ["info", drive]).err.contains("lock") { return }
-            usleep(20_000)
-        }
-        Issue.record("foreign QEMU never locked \(drive)")
-    }
-    func stop() {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-}

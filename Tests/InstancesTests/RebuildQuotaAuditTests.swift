@@ -1,5 +1,6 @@
 import Foundation
 import Instances
+import TestSupport
 import Testing
 
 @Suite struct RebuildQuotaAuditTests {
@@ -61,7 +62,7 @@ import Testing
         _ = try m.create(CreateInstanceRequest(name: "q", source: .empty(size: 8 * MiB)))
         _ = try m.createSnapshot(instance: "q", name: "s1")
         let drive = try m.disk("q")
-        let foreign = try ForeignQemu(drive: drive, pidFile: t.file("foreign.pid"))
+        let foreign = try Qemu.holdOpen(drive)
         let error = #expect(throws: InstancesError.self) {
             try m.rebuild("q", from: .snapshot("s1"), confirm: true)
         }

@@ -118,27 +118,7 @@ struct InstanceCLITests {
         try vmimg("instance", "snapshot", "create", "vm", "a")
         try Qemu.io(drive, commands: ["write -P 0x22 0 64k"])
 
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: try Tool.require("qemu-system-x86_64"))
-        holder.arguments = [
-            "-machine", "none", "-S", "-display", "none", "-monitor", "none", "-serial", "none", "-nodefaults",
-            "-drive", "file=\(drive),if=none,format=qcow2",
-        ]
-        holder.standardInput = FileHandle.nullDevice
-        holder.standardOutput = FileHandle.nullDevice
-        holder.standardError = FileHandle.nullDevice
-        try holder.run()
-        defer {
-            kill(holder.processIdentifier, SIGKILL)
-            holder.waitUntilExit()
-        }
-        // Wait until QEMU has the image locked. Probe the lock bytes without taking any: a
-        // `qemu-img info` here would itself lock the image and could make QEMU fail to start.
-        let deadline = Date().addingTimeInterval(30)
-        while try !LockProbe(path: drive).hasWriter {
-            try #require(Date() < deadline && holder.isRunning, "QEMU never locked \(drive)")
-            Thread.sleep(forTimeInterval: 0.1)
-        }
+        let holder = try Qemu.holdOpen(drive)
 
         let refused = try vmimg("instance", "rebuild", "vm", "--snapshot", "a", "--yes", status: 1)
         #expect(refused.stderrText.contains("locked by a QEMU process"), "\(refused.stderrText)")
@@ -146,8 +126,7 @@ struct InstanceCLITests {
         #expect(snapshot.stderrText.contains("locked"), "\(snapshot.stderrText)")
         #expect(try snapshotNames("vm") == ["a"])
 
-        kill(holder.processIdentifier, SIGKILL)
-        holder.waitUntilExit()
+        holder.stop()
         try Qemu.io(drive, commands: ["read -P 0x22 0 64k"])
         try vmimg("instance", "rebuild", "vm", "--snapshot", "a", "--yes")
         try Qemu.io(drive, commands: ["read -P 0x11 0 64k"])
