@@ -104,8 +104,8 @@ struct CopyLayer {
 
 extension QCow2Image {
     /// Writes this image, every internal snapshot included, as a new qcow2 file on `out`: each
-    /// source data cluster (or compressed cluster) that k layers reference is stored once, in guest
-    /// order of first appearance; L2 tables equal in several layers are stored once; the metadata
+    /// source data cluster (or compressed cluster) that k layers reference is stored once: the active
+    /// layer's data first in guest order, then what each snapshot adds; L2 tables equal in several layers are stored once; the metadata
     /// follows the data, the header is written last. Refcounts are exact (§5), COPIED bits are set
     /// where the refcount is 1, snapshot entries keep name, ID, dates, VM clock, VM state and extra data.
     /// - Parameters:
@@ -189,20 +189,22 @@ struct SnapshotCopier {
         compressor = needsCompressor ? try ClusterCompressor(type: codec, clusterSize: og.clusterSize) : nil
     }
 
-    /// Guest order: cluster by cluster over the disks, each layer in table order at every
-    /// cluster (so data a snapshot shares with later layers lands once, where it first appears),
-    /// then the VM state areas.
+    /// The active layer first, whole, in guest order (so the disk the guest runs on is contiguous:
+    /// `check` reports no fragmentation, sequential reads stay sequential), then each snapshot in
+    /// table order, storing only what no earlier layer stored; then the VM state areas.
     mutating func copyData(_ layers: inout [CopyLayer]) throws {
         let cs = UInt64(og.clusterSize)
         let scs = UInt64(image.geometry.clusterSize)
-        let maxClusters = layers.map { og.clustersFor(bytes: $0.diskSize) }.max() ?? 0
-        var c: UInt64 = 0
-        while c < maxClusters {
-            for k in layers.indices where c < og.clustersFor(bytes: layers[k].diskSize) {
-                let end = roundUp(layers[k].diskSize, scs)
+        // `layers` ends with the active layer (`copy` appends it after the snapshots).
+        let order = layers.indices.last.map { [$0] + layers.indices.dropLast() } ?? []
+        for k in order {
+            let clusters = og.clustersFor(bytes: layers[k].diskSize)
+            let end = roundUp(layers[k].diskSize, scs)
+            var c: UInt64 = 0
+            while c < clusters {
                 try copyCluster(&layers[k], output: c * cs, source: c * cs, sourceEnd: end)
+                c += 1
             }
-            c += 1
         }
         for k in layers.indices where layers[k].vmStateSize > 0 {
             let l = layers[k]
