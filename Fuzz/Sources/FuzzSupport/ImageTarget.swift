@@ -34,7 +34,7 @@ public enum ImageTarget {
         exercise(image)
         _ = try? ImageInspector.describe(image, chain: true)
         for snapshot in image.snapshots.prefix(4) {
-            guard let disk = try? SnapshotDisk(image: image, snapshot: snapshot) else { continue }
+            guard let disk = try? SnapshotView(image: image, selector: .id(snapshot.id)) else { continue }
             exercise(disk)
         }
         _ = try? image.check()
