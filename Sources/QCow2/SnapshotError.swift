@@ -17,6 +17,9 @@ public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
     case refcountUnderflow(cluster: UInt64, refcount: UInt64, change: Int64)
     /// The image is opened read-only.
     case readOnly(filename: String)
+    /// The generated ID is already taken (the highest ID was 2^64 − 1 and wrapped); QEMU would
+    /// store a duplicate.
+    case idInUse(id: String, name: String)
 
     public var description: String {
         switch self {
@@ -40,6 +43,8 @@ public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
             return "refcount of cluster \(cluster): \(refcount) cannot change by \(change)"
         case .readOnly(let filename):
             return "\(filename): image is opened read-only"
+        case .idInUse(let id, let name):
+            return "Could not create snapshot '\(name)': snapshot id: generated ID \(id) is already in use"
         }
     }
 }

@@ -41,7 +41,7 @@ extension QCow2Image {
     ///   - vmClockNanoseconds: `vm_clock_nsec` (qemu-img: 0).
     /// - Returns: the stored entry.
     /// - Throws: `SnapshotError.readOnly`, `.tooLong`, `.externalDataFile`, `.tooManySnapshots`,
-    ///   `.refcountOverflow` (e.g. `refcount_bits=1`; nothing is written then); I/O errors.
+    ///   `.idInUse`, `.refcountOverflow` (e.g. `refcount_bits=1`; nothing is written then); I/O errors.
     @discardableResult
     public func createSnapshot(name: String, date: SnapshotDate? = nil, vmClockNanoseconds: UInt64 = 0) throws
         -> SnapshotEntry
@@ -58,6 +58,7 @@ extension QCow2Image {
                 throw SnapshotError.tooManySnapshots(count: s.snapshots.count)
             }
             let id = SnapshotTable.nextID(s.snapshots)
+            guard !s.snapshots.contains(where: { $0.id == id }) else { throw SnapshotError.idInUse(id: id, name: name) }
             guard id.utf8.count <= Self.maxSnapshotIDBytes else {
                 throw SnapshotError.tooLong(
                     field: "snapshot id", byteCount: id.utf8.count, limit: Self.maxSnapshotIDBytes)

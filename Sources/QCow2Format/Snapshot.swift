@@ -120,10 +120,11 @@ public enum SnapshotTable {
         return w.bytes
     }
 
-    /// Next ID as QEMU generates it: 1 + the largest numeric ID (non-numeric counts as 0).
+    /// Next ID as QEMU generates it: 1 + the largest numeric ID (non-numeric counts as 0), in
+    /// `unsigned long` arithmetic, so an ID of 2^64 − 1 wraps to "0" (the caller refuses an ID in use).
     public static func nextID(_ entries: [SnapshotEntry]) -> String {
         let highest = entries.map { UInt64(numericPrefix($0.id)) }.max() ?? 0
-        return String(highest + 1)
+        return String(highest &+ 1)
     }
 
     /// strtoul-style: leading decimal digits, 0 if none.
@@ -133,7 +134,7 @@ public enum SnapshotTable {
             guard c >= 48, c <= 57 else { break }
             let (m, o1) = value.multipliedReportingOverflow(by: 10)
             let (a, o2) = m.addingReportingOverflow(UInt64(c - 48))
-            if o1 || o2 { return UInt64(UInt32.max) }
+            if o1 || o2 { return .max }  // strtoul saturates at ULONG_MAX (64-bit on x86_64)
             value = a
         }
         return value

@@ -79,6 +79,11 @@ import Testing
         let (decoded, length) = try SnapshotTable.decode(bytes, count: 2)
         #expect(decoded == entries && length == 139)
         #expect(SnapshotTable.nextID(decoded) == "3")
+        // strtoul saturates, unsigned long wraps: QEMU's arithmetic, no trap.
+        for huge in [String(UInt64.max), "99999999999999999999999"] {
+            let e = SnapshotEntry(l1TableOffset: 0, l1Size: 0, id: huge, name: "x", diskSize: 0)
+            #expect(SnapshotTable.nextID([e]) == "0")
+        }
     }
 
     @Test func snapshotExtraDataOverLimitIsRefused() {

@@ -239,6 +239,45 @@ let snapshotFormatCases: [SnapshotFormatCase] = [
         #expect(image.snapshots.isEmpty)
     }
 
+    /// QEMU numbers a new snapshot 1 + the highest numeric ID in `unsigned long`: after an ID of
+    /// 2^64 − 1 (or any longer number: strtoul saturates) that wraps to "0". QEMU 7.2 then stores a
+    /// second "0" beside an existing one (seen with qemu-img snapshot -c);
+    /// vmimg refuses with the ID named and writes nothing (found by FuzzHeader as a trap).
+    @Test func wrappedSnapshotIDInUseIsRefused() throws {
+        let dir = try scratchDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = try SnapFixture.make(dir, options: "cluster_size=65536", ops: ["write -P 0xaa 0 64k"])
+        _ = try run("qemu-img", ["snapshot", "-c", "a", path])
+        _ = try run("qemu-img", ["snapshot", "-c", "b", path])
+        // Renumber the two entries "0" and "18446744073709551615" in place (the table has room
+        // in its cluster), the way a hand-edited or foreign image could carry them.
+        let header = try QCow2Header(decoding: try #require(FileManager.default.contents(atPath: path)).map { $0 })
+        let file = try #require(FileHandle(forUpdatingAtPath: path))
+        try file.seek(toOffset: header.snapshotsOffset)
+        let table = [UInt8](try file.read(upToCount: 65536) ?? Data())
+        var (entries, _) = try SnapshotTable.decode(table, count: 2)
+        entries[0].id = "0"
+        entries[1].id = String(UInt64.max)
+        try file.seek(toOffset: header.snapshotsOffset)
+        try file.write(contentsOf: SnapshotTable.encode(entries))
+        try file.close()
+        #expect(SnapshotTable.nextID(entries) == "0")
+        #expect(try SnapFixture.check(path).0 == 0)
+
+        let before = try #require(FileManager.default.contents(atPath: path))
+        let image = try SnapFixture.open(path)
+        let error = #expect(throws: SnapshotError.self) { try image.createSnapshot(name: "c") }
+        #expect(error == .idInUse(id: "0", name: "c"))
+        #expect(FileManager.default.contents(atPath: path) == before)
+        // Without the "0" entry the wrapped ID is free and used, as QEMU would.
+        try image.deleteSnapshot(.id("0"))
+        let created = try image.createSnapshot(name: "c")
+        #expect(created.id == "0")
+        try image.flush()
+        #expect(try SnapFixture.check(path).0 == 0)
+        #expect(try SnapFixture.list(path).contains("18446744073709551615"))
+    }
+
     /// Applying a snapshot taken at another size resizes (both ways), as QEMU does.
     @Test func applyAcrossSizeChange() throws {
         let dir = try scratchDir()
