@@ -177,28 +177,36 @@ extension QCow2Image {
 }
 
 extension QCow2State {
-    /// QEMU's `qcow2_refcount_area` with an exact size: from `startCluster` (nothing in use at or
-    /// past it), the refcount blocks still missing to cover everything up to `additionalClusters`
-    /// past the new structures, then a new refcount table holding all blocks; the structures
-    /// count themselves, the header is switched, and the old table is freed at once (its
-    /// clusters are reusable, as QEMU's `free_cluster_index` moves back). Returns the first
-    /// cluster after the new table.
-    mutating func refcountArea(startCluster: UInt64, additionalClusters: UInt64, file: any BlockDevice) throws
-        -> UInt64
-    {
+    /// QEMU's `qcow2_refcount_area`: from `startCluster` (nothing in use at or past it), the
+    /// refcount blocks still missing to cover everything up to `additionalClusters` past the new
+    /// structures, then a new refcount table holding all blocks (50 % spare entries unless
+    /// `exact`; `newBlock` entered at its index); the structures count themselves, the header is
+    /// switched, and the old table is freed at once (its clusters are reusable, as QEMU's
+    /// `free_cluster_index` moves back). Returns the first cluster after the new table.
+    mutating func refcountArea(
+        startCluster: UInt64, additionalClusters: UInt64, exact: Bool = true,
+        newBlock: (index: UInt64, offset: UInt64)? = nil, file: any BlockDevice
+    ) throws -> UInt64 {
         let cs = UInt64(geometry.clusterSize)
         let perBlock = UInt64(geometry.refcountBlockEntries)
         let perTableCluster = cs / 8
         // qcow2_refcount_metadata_size: blocks for the clusters, the blocks and the table.
-        let clusters = startCluster + additionalClusters
+        var clusters = startCluster + additionalClusters
         var (blocks, tableClusters, total, last): (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var generous = !exact
         repeat {
             last = total
             blocks = (clusters + tableClusters + blocks + perBlock - 1) / perBlock
             tableClusters = (blocks + perTableCluster - 1) / perTableCluster
             total = clusters + blocks + tableClusters
+            if total == last && generous {
+                clusters += (tableClusters + 1) / 2
+                total = 0
+                generous = false
+            }
         } while total != last
-        let tableEntries = (blocks + perTableCluster - 1) / perTableCluster * perTableCluster
+        let wanted = exact ? blocks : blocks + (blocks + 1) / 2
+        let tableEntries = (wanted + perTableCluster - 1) / perTableCluster * perTableCluster
         guard tableEntries * 8 <= UInt64(QCow2Geometry.maxRefcountTableBytes) else {
             throw QCow2Error.tooLarge(
                 field: "refcount table", value: tableEntries * 8, limit: UInt64(QCow2Geometry.maxRefcountTableBytes))
@@ -206,6 +214,7 @@ extension QCow2State {
         tableClusters = tableEntries / perTableCluster
         var table = [UInt64](repeating: 0, count: Int(tableEntries))
         for (i, entry) in refcountTable.prefix(Int(tableEntries)).enumerated() { table[i] = entry }
+        if let newBlock, newBlock.index < blocks { table[Int(newBlock.index)] = newBlock.offset }
         let areaIndex = startCluster / perBlock
         let missing = (areaIndex..<max(areaIndex, blocks)).filter { table[Int($0)] == 0 }.count
         let tableStart = startCluster + UInt64(missing)
