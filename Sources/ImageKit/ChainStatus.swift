@@ -38,26 +38,22 @@ extension VirtualDisk {
             switch status.kind {
             case .data(let host):
                 return ChainExtent(
-                    start: offset, length: length, depth: depth, present: true, zero: false, data: true,
+                    start: offset, length: length, depth: depth, present: true, zero: status.hostHole, data: true,
                     offset: host, filename: host == nil ? nil : status.file)
             case .zero(let host):
                 return ChainExtent(
                     start: offset, length: length, depth: depth, present: true, zero: true, data: false,
                     offset: host, filename: host == nil ? nil : status.file)
-            case .unallocated:
-                guard let backing = layer.backingDisk else {
+            case .unallocated(let host):
+                // As QEMU's bdrv_co_block_status: without a backing layer, or past its end, this
+                // layer answers "zero" itself (not present); only otherwise does the query descend.
+                guard let backing = layer.backingDisk, offset < backing.virtualSize else {
                     return ChainExtent(
                         start: offset, length: length, depth: depth, present: false, zero: true, data: false,
-                        offset: nil, filename: nil)
+                        offset: host, filename: host == nil ? nil : status.file)
                 }
                 depth += 1
-                limit = length
-                if offset >= backing.virtualSize {
-                    return ChainExtent(
-                        start: offset, length: length, depth: depth, present: false, zero: true, data: false,
-                        offset: nil, filename: nil)
-                }
-                limit = min(limit, backing.virtualSize - offset)
+                limit = min(length, backing.virtualSize - offset)
                 layer = backing
             }
         }

@@ -26,7 +26,9 @@ public final class RawImage: VirtualDisk {
     /// zero with an offset, and data with its offset.
     public func blockStatus(at offset: UInt64, maxLength: UInt64) throws -> BlockStatus {
         let end = min(virtualSize, offset + maxLength)
-        guard offset < end else { return BlockStatus(kind: .unallocated, length: maxLength, file: filename) }
+        guard offset < end else {
+            return BlockStatus(kind: .unallocated(hostOffset: nil), length: maxLength, file: filename)
+        }
         let dataStart = try device.nextData(from: offset) ?? end
         if dataStart > offset {
             return BlockStatus(kind: .zero(hostOffset: offset), length: min(dataStart, end) - offset, file: filename)

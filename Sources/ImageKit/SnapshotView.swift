@@ -37,7 +37,9 @@ public final class SnapshotView: VirtualDisk {
 
     public func blockStatus(at offset: UInt64, maxLength: UInt64) throws -> BlockStatus {
         let size = virtualSize
-        guard offset < size else { return BlockStatus(kind: .unallocated, length: maxLength, file: filename) }
+        guard offset < size else {
+            return BlockStatus(kind: .unallocated(hostOffset: nil), length: maxLength, file: filename)
+        }
         return try image.blockStatus(at: offset, maxLength: min(maxLength, size - offset), snapshotTable: table)
     }
 }

@@ -7,8 +7,9 @@ enum Mapping: Equatable {
     case data(host: UInt64)
     /// Reads as zeros; `host` is the preallocated cluster if any.
     case zero(host: UInt64?)
-    /// Falls through to the backing disk (or zeros).
-    case unallocated
+    /// Falls through to the backing disk (or zeros). `host` is the cluster an extended L2 entry
+    /// still holds for an unallocated subcluster (qemu-img map prints it as the offset).
+    case unallocated(host: UInt64?)
     /// A compressed cluster; the run lies inside one guest cluster starting at `clusterOffset`.
     case compressed(CompressedDescriptor, clusterOffset: UInt64)
 }
@@ -38,9 +39,9 @@ extension QCow2State {
         // A snapshot's disk_size may claim up to 2^64 − 1 bytes: the last L1 range ends at 2^64.
         let (l1End, pastEnd) = (UInt64(l1Index) + 1).multipliedReportingOverflow(by: g.bytesPerL1Entry)
         let limit = pastEnd ? maxLength : min(maxLength, l1End - offset)
-        guard l1Index < l1Table.count else { return (.unallocated, maxLength) }
+        guard l1Index < l1Table.count else { return (.unallocated(host: nil), maxLength) }
         let l1Entry = L1Entry(raw: l1Table[l1Index])
-        guard l1Entry.l2Offset != 0 else { return (.unallocated, limit) }
+        guard l1Entry.l2Offset != 0 else { return (.unallocated(host: nil), limit) }
         let l2 = try l2Table(at: l1Entry.l2Offset, file: file)
         let external = header.hasExternalDataFile
         let unit = UInt64(g.subclusterSize)
@@ -53,8 +54,10 @@ extension QCow2State {
             let sub = g.extendedL2 ? Int((pos & (cs - 1)) / unit) : 0
             let clusterStart = pos & ~(cs - 1)
             switch e.subclusterType(sub, extendedL2: g.extendedL2, externalDataFile: external) {
-            case .unallocatedPlain, .unallocatedAllocated:
-                return .unallocated
+            case .unallocatedPlain:
+                return .unallocated(host: nil)
+            case .unallocatedAllocated:
+                return .unallocated(host: e.hostOffset + (pos & (cs - 1)))
             case .zeroPlain:
                 if header.version < 3 && !g.extendedL2 {
                     throw QCow2Error.corrupt(offset: pos, reason: "Zero cluster entry found in pre-v3 image")
@@ -100,7 +103,8 @@ extension QCow2State {
             case (.data(let a), .data(let b)): same = b == a + length
             case (.zero(nil), .zero(nil)): same = true
             case (.zero(let a?), .zero(let b?)): same = b == a + length
-            case (.unallocated, .unallocated): same = true
+            case (.unallocated(nil), .unallocated(nil)): same = true
+            case (.unallocated(let a?), .unallocated(let b?)): same = b == a + length
             default: same = false
             }
             guard same else { break }

@@ -93,19 +93,69 @@ extension QCow2Image {
         try blockStatus(at: offset, maxLength: maxLength, l1: nil, size: virtualSize)
     }
 
-    /// Allocation status through the active L1 or a snapshot's.
+    /// Allocation status through the active L1 or a snapshot's. On a metadata-preallocated image,
+    /// data runs are split where the host file has holes and those parts flagged (QEMU's
+    /// `BDRV_BLOCK_RECURSE` in `qcow2_co_block_status`).
     func blockStatus(at offset: UInt64, maxLength: UInt64, l1: [UInt64]?, size: UInt64) throws -> BlockStatus {
-        guard offset < size else { return BlockStatus(kind: .unallocated, length: maxLength, file: filename) }
-        let (mapping, length) = try state.withLock { s in
-            try s.lookup(offset, maxLength: min(maxLength, size - offset), l1: l1, file: file)
+        guard offset < size else {
+            return BlockStatus(kind: .unallocated(hostOffset: nil), length: maxLength, file: filename)
+        }
+        let (mapping, length, preallocated) = try state.withLock { s in
+            let (mapping, length) = try s.lookup(offset, maxLength: min(maxLength, size - offset), l1: l1, file: file)
+            guard case .data = mapping else { return (mapping, length, false) }
+            return (mapping, length, try s.detectMetadataPreallocation(file: file))
         }
         let name = dataFile?.name ?? filename
         switch mapping {
-        case .data(let host): return BlockStatus(kind: .data(hostOffset: host), length: length, file: name)
+        case .data(let host):
+            guard preallocated else { return BlockStatus(kind: .data(hostOffset: host), length: length, file: name) }
+            let (hole, run) = try hostStatus(host, length: length)
+            return BlockStatus(kind: .data(hostOffset: host), length: run, file: name, hostHole: hole)
         case .zero(let host): return BlockStatus(kind: .zero(hostOffset: host), length: length, file: name)
-        case .unallocated: return BlockStatus(kind: .unallocated, length: length, file: filename)
+        case .unallocated(let host):
+            return BlockStatus(
+                kind: .unallocated(hostOffset: host), length: length, file: host == nil ? filename : name)
         case .compressed: return BlockStatus(kind: .data(hostOffset: nil), length: length, file: filename)
         }
+    }
+
+    /// Whether `[host, host+length)` of the data-holding file starts in a hole, and how far that
+    /// answer holds, as QEMU's file-posix block status (SEEK_DATA/SEEK_HOLE) answers it: a hole
+    /// reaching the end of the file, or a range past it, covers the whole run.
+    func hostStatus(_ host: UInt64, length: UInt64) throws -> (hole: Bool, length: UInt64) {
+        let device = dataFile ?? file
+        let end = try device.length()
+        guard host < end else { return (true, length) }
+        let inside = min(length, end - host)
+        guard let data = try device.nextData(from: host) else { return (true, length) }
+        if data > host { return (true, min(data - host, inside)) }
+        let hole = try device.nextHole(from: host)
+        return (false, max(1, min(hole - host, inside)))
+    }
+}
+
+extension QCow2State {
+    /// QEMU's `qcow2_detect_metadata_preallocation`: the image counts as metadata-preallocated when
+    /// the refcounted clusters outnumber the file's allocated clusters by at least a ninth (and 2).
+    /// Only host files can tell their allocation; other devices never count.
+    mutating func detectMetadataPreallocation(file: any BlockDevice) throws -> Bool {
+        if let known = metadataPreallocation { return known }
+        var result = false
+        if let host = file as? BlockFile {
+            let cs = UInt64(geometry.clusterSize)
+            let realClusters = try host.allocatedBytes() / cs
+            let threshold = max(realClusters * 10 / 9, realClusters + 2)
+            let endCluster = (try host.length() + cs - 1) / cs
+            var count: UInt64 = 0
+            var index: UInt64 = 0
+            while index < endCluster && count < threshold {
+                if try refcount(ofCluster: index, file: file) != 0 { count += 1 }
+                index += 1
+            }
+            result = count >= threshold
+        }
+        metadataPreallocation = result
+        return result
     }
 }
 

@@ -86,6 +86,13 @@ extension QCow2Image {
         let g = s.geometry
         let cs = UInt64(g.clusterSize)
         let external = s.header.hasExternalDataFile
+        if (mode == .falloc || mode == .full) && !external {
+            let first = try s.lookup(from / cs * cs, maxLength: cs, file: file).0
+            if case .unallocated(nil) = first {
+                try preallocateData(&s, from: from, to: to, mode: mode)
+                return
+            }
+        }
         var pos = from / cs * cs
         var lastEnd: UInt64 = 0
         while pos < to {
@@ -116,7 +123,147 @@ extension QCow2Image {
     }
 }
 
+extension QCow2Image {
+    /// `preallocation=falloc|full` laid out as QEMU's `qcow2_co_truncate` does: new self-covering
+    /// refcount structures at the end of the used clusters (sized for the data plus its L2
+    /// tables, the old table freed), then the data clusters in one run after them, the file
+    /// extended over that run, and last the L2 entries (tables first-fit, so the first one takes
+    /// the old refcount table's cluster). Entries keep an empty subcluster bitmap, as QEMU's.
+    func preallocateData(
+        _ s: inout QCow2State, from: UInt64, to: UInt64, mode: QCow2CreateOptions.Preallocation
+    ) throws {
+        let g = s.geometry
+        let cs = UInt64(g.clusterSize)
+        try s.flushMetadata(file: file, dataFile: dataFile)
+        // qcow2_get_last_cluster: the file ends after the last referenced cluster.
+        var usedEnd = (try file.length() + cs - 1) / cs
+        var index = usedEnd
+        while index > 0 {
+            index -= 1
+            if try s.refcount(ofCluster: index, file: file) != 0 {
+                usedEnd = index + 1
+                break
+            }
+        }
+        let firstGuest = from / cs
+        let dataClusters = (to + cs - 1) / cs - firstGuest
+        guard dataClusters > 0 else { return }
+        let l2Tables = (dataClusters + UInt64(g.l2Entries) - 1) / UInt64(g.l2Entries) + 1
+        let dataStart = try s.refcountArea(
+            startCluster: usedEnd, additionalClusters: dataClusters + l2Tables, file: file)
+        for cluster in dataStart..<(dataStart + dataClusters) {
+            try s.setRefcount(ofCluster: cluster, to: 1, file: file)
+        }
+        let dataEnd = (dataStart + dataClusters) * cs
+        s.fileLength = max(s.fileLength, dataEnd)
+        let length = try file.length()
+        if dataEnd > length { try file.preallocate(offset: length, count: dataEnd - length) }
+        var guest = firstGuest
+        var host = dataStart * cs
+        while guest < firstGuest + dataClusters {
+            let l1Index = g.l1Index(guest * cs)
+            let l2Offset = try s.l2TableForWrite(l1Index, file: file)
+            var table = try s.l2Table(at: l2Offset, file: file)
+            var l2Index = g.l2Index(guest * cs)
+            while l2Index < g.l2Entries && guest < firstGuest + dataClusters {
+                setEntry(&table, l2Index, L2Entry(raw: host | L2Entry.copiedFlag), g)
+                l2Index += 1
+                guest += 1
+                host += cs
+            }
+            s.l2Cache.update(l2Offset, table)
+        }
+    }
+}
+
 extension QCow2State {
+    /// QEMU's `qcow2_refcount_area`: from `startCluster` (nothing in use at or past it), the
+    /// refcount blocks still missing to cover everything up to `additionalClusters` past the new
+    /// structures, then a new refcount table holding all blocks (50 % spare entries unless
+    /// `exact`; `newBlock` entered at its index); the structures count themselves, the header is
+    /// switched, and the old table is freed at once (its clusters are reusable, as QEMU's
+    /// `free_cluster_index` moves back). Returns the first cluster after the new table.
+    mutating func refcountArea(
+        startCluster: UInt64, additionalClusters: UInt64, exact: Bool = true,
+        newBlock: (index: UInt64, offset: UInt64)? = nil, file: any BlockDevice
+    ) throws -> UInt64 {
+        let cs = UInt64(geometry.clusterSize)
+        let perBlock = UInt64(geometry.refcountBlockEntries)
+        let perTableCluster = cs / 8
+        // qcow2_refcount_metadata_size: blocks for the clusters, the blocks and the table.
+        var clusters = startCluster + additionalClusters
+        var (blocks, tableClusters, total, last): (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var generous = !exact
+        repeat {
+            last = total
+            blocks = (clusters + tableClusters + blocks + perBlock - 1) / perBlock
+            tableClusters = (blocks + perTableCluster - 1) / perTableCluster
+            total = clusters + blocks + tableClusters
+            if total == last && generous {
+                clusters += (tableClusters + 1) / 2
+                total = 0
+                generous = false
+            }
+        } while total != last
+        let wanted = exact ? blocks : blocks + (blocks + 1) / 2
+        let tableEntries = (wanted + perTableCluster - 1) / perTableCluster * perTableCluster
+        guard tableEntries * 8 <= UInt64(QCow2Geometry.maxRefcountTableBytes) else {
+            throw QCow2Error.tooLarge(
+                field: "refcount table", value: tableEntries * 8, limit: UInt64(QCow2Geometry.maxRefcountTableBytes))
+        }
+        tableClusters = tableEntries / perTableCluster
+        var table = [UInt64](repeating: 0, count: Int(tableEntries))
+        for (i, entry) in refcountTable.prefix(Int(tableEntries)).enumerated() { table[i] = entry }
+        if let newBlock, newBlock.index < blocks { table[Int(newBlock.index)] = newBlock.offset }
+        let areaIndex = startCluster / perBlock
+        let missing = (areaIndex..<max(areaIndex, blocks)).filter { table[Int($0)] == 0 }.count
+        let tableStart = startCluster + UInt64(missing)
+        let end = tableStart + tableClusters
+        var nextBlock = startCluster
+        var newBlocks: [UInt64: [UInt8]] = [:]
+        for i in areaIndex..<max(areaIndex, blocks) {
+            let firstCovered = i * perBlock
+            let lower = max(firstCovered, startCluster)
+            let range = lower..<max(lower, min(firstCovered + perBlock, end))
+            if table[Int(i)] != 0 {
+                // An existing block: count the area's clusters in it through the cache.
+                refcountTable = table
+                for cluster in range { try setRefcount(ofCluster: cluster, to: 1, file: file) }
+                continue
+            }
+            var block = [UInt8](repeating: 0, count: Int(cs))
+            for cluster in range {
+                RefcountBlockCodec.set(
+                    &block, index: Int(cluster - firstCovered), order: geometry.refcountOrder, value: 1)
+            }
+            table[Int(i)] = nextBlock * cs
+            newBlocks[nextBlock * cs] = block
+            nextBlock += 1
+        }
+        for (offset, block) in newBlocks.sorted(by: { $0.key < $1.key }) {
+            try file.write(block, at: offset)
+            refcountCache.put(offset, block, dirty: false)
+        }
+        try writeDirtyRefcountBlocks(file: file)
+        try file.writeTable(table, at: tableStart * cs)
+        try file.flush()
+        let oldOffset = header.refcountTableOffset
+        let oldClusters = UInt64(header.refcountTableClusters)
+        header.refcountTableOffset = tableStart * cs
+        header.refcountTableClusters = UInt32(tableClusters)
+        var w = ByteWriter()
+        w.uint64(header.refcountTableOffset)
+        w.uint32(header.refcountTableClusters)
+        try file.write(w.bytes, at: UInt64(QCow2Header.FieldOffset.refcountTableOffset))
+        try file.flush()
+        refcountTable = table
+        fileLength = max(fileLength, end * cs)
+        for cluster in (oldOffset / cs)..<(oldOffset / cs + oldClusters) {
+            try adjustRefcount(ofCluster: cluster, by: -1, file: file)
+        }
+        return end
+    }
+
     /// Replaces the active L1 with one of `count` entries: written and flushed at a new place,
     /// then `l1_size` and `l1_table_offset` switched in one 12-byte header write, then the old
     /// table released. The caller has flushed dirty metadata first.

@@ -39,22 +39,45 @@ extension QCow2State {
 
     /// Allocates `count` contiguous free clusters first-fit (QEMU's `qcow2_alloc_clusters`) and
     /// sets their refcounts to 1. Returns the host offset of the first.
+    ///
+    /// As QEMU: the run is searched with clusters lacking a refcount block counted as free; when
+    /// the run needs a block that does not exist, the block is created first
+    /// (`alloc_refcount_block`) and the search restarts at the run's start, so the run may move
+    /// past the new block.
     mutating func allocateClusters(_ count: Int, file: any BlockDevice) throws -> UInt64 {
         guard count > 0 else { throw QCow2Error.invalid(field: "allocation", reason: "zero clusters requested") }
-        var start = freeClusterHint
-        var run = 0
-        var index = start
         let perBlock = UInt64(geometry.refcountBlockEntries)
-        while run < count {
-            // Create a missing refcount block first: it takes the first cluster of its range, so
-            // the scan then sees that cluster as used and cannot hand it out twice.
-            if refcountBlockOffset(tableIndex: index / perBlock) == 0 {
-                _ = try createRefcountBlock(tableIndex: index / perBlock, file: file)
-                // The block may have taken a cluster of the run being gathered: gather again.
-                if run > 0 { index = start }
-                run = 0
+        let limit = QCow2Geometry.maxHostOffset >> UInt64(geometry.clusterBits)
+        while true {
+            let start = try freeRun(count, from: freeClusterHint, file: file)
+            guard start + UInt64(count) <= limit else {
+                throw QCow2Error.unsupported("image file would exceed the largest host offset qcow2 can address")
+            }
+            // QEMU's free_cluster_index ends past the scanned run; freeing moves it back.
+            freeClusterHint = start + UInt64(count)
+            let firstIndex = start / perBlock
+            let lastIndex = (start + UInt64(count) - 1) / perBlock
+            if let missing = (firstIndex...lastIndex).first(where: { refcountBlockOffset(tableIndex: $0) == 0 }) {
+                try allocateRefcountBlock(forCluster: max(start, missing * perBlock), file: file)
+                freeClusterHint = min(freeClusterHint, start)
                 continue
             }
+            for i in start..<(start + UInt64(count)) {
+                try setRefcount(ofCluster: i, to: 1, file: file)
+            }
+            let end = (start + UInt64(count)) << UInt64(geometry.clusterBits)
+            fileLength = max(fileLength, end)
+            return start << UInt64(geometry.clusterBits)
+        }
+    }
+
+    /// QEMU's `alloc_clusters_noref`: the first run of `count` clusters at or after `from` whose
+    /// refcount is 0 (no refcount block counts as 0) and that no deferred free still holds.
+    mutating func freeRun(_ count: Int, from: UInt64, file: any BlockDevice) throws -> UInt64 {
+        var start = from
+        var run = 0
+        var index = from
+        while run < count {
             if try refcount(ofCluster: index, file: file) == 0 && pendingDecrements[index] == nil {
                 if run == 0 { start = index }
                 run += 1
@@ -63,19 +86,51 @@ extension QCow2State {
             }
             index += 1
         }
-        let limit = QCow2Geometry.maxHostOffset >> UInt64(geometry.clusterBits)
-        guard start + UInt64(count) <= limit else {
-            throw QCow2Error.unsupported("image file would exceed the largest host offset qcow2 can address")
+        return start
+    }
+
+    /// QEMU's `alloc_refcount_block` for the missing block that would count `clusterIndex`: the
+    /// block takes the first free cluster from the allocation cursor and counts itself when it
+    /// falls in its own range (else another block counts it). It is written and flushed before
+    /// the table entry points at it; when the table has no entry for it, new self-covering
+    /// refcount structures (table 50 % larger) go right after the range the blocks cover.
+    mutating func allocateRefcountBlock(forCluster clusterIndex: UInt64, file: any BlockDevice) throws {
+        let perBlock = UInt64(geometry.refcountBlockEntries)
+        let cs = UInt64(geometry.clusterSize)
+        let tableIndex = clusterIndex / perBlock
+        let newBlock = try freeRun(1, from: freeClusterHint, file: file)
+        freeClusterHint = newBlock + 1
+        guard newBlock != 0 else {
+            throw QCow2Error.corrupt(offset: 0, reason: "Preventing invalid allocation of refcount block at offset 0")
         }
-        for i in start..<(start + UInt64(count)) {
-            try setRefcount(ofCluster: i, to: 1, file: file)
+        var block = [UInt8](repeating: 0, count: Int(cs))
+        if newBlock / perBlock == tableIndex {
+            RefcountBlockCodec.set(&block, index: Int(newBlock % perBlock), order: geometry.refcountOrder, value: 1)
+        } else {
+            if refcountBlockOffset(tableIndex: newBlock / perBlock) == 0 {
+                // The block's own cluster needs a block first; QEMU then makes the caller search
+                // again (-EAGAIN), leaving this cluster free.
+                try allocateRefcountBlock(forCluster: newBlock, file: file)
+                return
+            }
+            try setRefcount(ofCluster: newBlock, to: 1, file: file)
+            try writeDirtyRefcountBlocks(file: file)
         }
-        // As QEMU's free_cluster_index: the cursor moves past what was scanned, so gaps too small
-        // for a run are not rescanned on every allocation; freeing a cluster moves it back.
-        freeClusterHint = start + UInt64(count)
-        let end = (start + UInt64(count)) << UInt64(geometry.clusterBits)
-        fileLength = max(fileLength, end)
-        return start << UInt64(geometry.clusterBits)
+        let offset = newBlock * cs
+        try file.write(block, at: offset)
+        try file.flush()
+        refcountCache.put(offset, block, dirty: false)
+        fileLength = max(fileLength, offset + cs)
+        if tableIndex < UInt64(refcountTable.count) {
+            try file.writeTable([offset], at: header.refcountTableOffset + tableIndex * 8)
+            try file.flush()
+            refcountTable[Int(tableIndex)] = offset
+            return
+        }
+        let blocksUsed = (max(clusterIndex, newBlock) + perBlock) / perBlock
+        _ = try refcountArea(
+            startCluster: blocksUsed * perBlock, additionalClusters: 0, exact: false,
+            newBlock: (tableIndex, offset), file: file)
     }
 
     /// Creates the refcount block for `tableIndex`. Like QEMU it takes the first free cluster

@@ -24,18 +24,23 @@ public struct BlockStatus: Equatable, Sendable {
         case data(hostOffset: UInt64?)
         /// Reads as zeros, decided by this layer (zero flag, or a hole in a raw file).
         case zero(hostOffset: UInt64?)
-        /// Not decided here: read from the backing disk, or zeros without one.
-        case unallocated
+        /// Not decided here: read from the backing disk, or zeros without one. `hostOffset` is the
+        /// cluster an extended L2 entry keeps for unallocated subclusters (qemu-img map prints it).
+        case unallocated(hostOffset: UInt64?)
     }
     public var kind: Kind
     public var length: UInt64
     /// The file holding the data (an external data file differs from the image file).
     public var file: String
+    /// `.data` whose host range is a hole in the file (qcow2 with metadata preallocation, where
+    /// QEMU asks the file too): qemu-img map reports it as both data and zero.
+    public var hostHole: Bool
 
-    public init(kind: Kind, length: UInt64, file: String) {
+    public init(kind: Kind, length: UInt64, file: String, hostHole: Bool = false) {
         self.kind = kind
         self.length = length
         self.file = file
+        self.hostHole = hostHole
     }
 }
 

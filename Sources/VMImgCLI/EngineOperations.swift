@@ -73,11 +73,12 @@ public struct EngineOperations: ImageOperations {
     }
 
     public func compare(
-        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void
+        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void,
+        sizeMismatch: () -> Void
     ) throws -> CompareResult {
         let a = try openSource(first)
         let b = try openSource(second)
-        return try Comparer.compare(a, b, strict: strict, progress: progress)
+        return try Comparer.compare(a, b, strict: strict, progress: progress, sizeMismatch: sizeMismatch)
     }
 
     public func create(_ request: CreateRequest, announce: ([String: String]) -> Void) throws {

@@ -15,9 +15,11 @@ public protocol ImageOperations: Sendable {
     /// …`, `ERROR …`, `Repairing …`) to `messages` as it goes.
     func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws
         -> CheckReport
-    /// Compares guest contents; reports progress in percent.
+    /// Compares guest contents; reports progress in percent, and calls `sizeMismatch` when the
+    /// common part matched and the larger image's tail is next (qemu-img's warning goes there).
     func compare(
-        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void
+        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void,
+        sizeMismatch: () -> Void
     ) throws -> CompareResult
     /// Creates an image; calls `announce` with the final creation options (for the `Formatting …`
     /// line) right before writing anything.
@@ -79,7 +81,8 @@ public struct UnconnectedOperations: ImageOperations {
     }
     /// Throws ``CLIError/notImplemented(_:)``.
     public func compare(
-        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void
+        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void,
+        sizeMismatch: () -> Void
     ) throws -> CompareResult {
         throw CLIError.notImplemented("compare")
     }

@@ -111,7 +111,7 @@ func l2EntryOffset(_ bytes: [UInt8], index: Int = 0) throws -> Int {
         let tail = try disk.read(count: 4096, at: UInt64.max - 3)
         #expect(tail.allSatisfy { $0 == 0 })
         let status = try disk.blockStatus(at: UInt64.max - 3, maxLength: 3)
-        #expect(status.kind == .unallocated && status.length == 3)
+        #expect(status.kind == .unallocated(hostOffset: nil) && status.length == 3)
         #expect(try disk.read(count: 512, at: 0) == [UInt8](repeating: 0x11, count: 512))
     }
 

@@ -61,7 +61,8 @@ final class FakeEngine: ImageOperations, Sendable {
         }
     }
     func compare(
-        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void
+        _ first: ImageOpenOptions, _ second: ImageOpenOptions, strict: Bool, progress: (Double) -> Void,
+        sizeMismatch: () -> Void
     )
         throws -> CompareResult
     {

@@ -4,12 +4,18 @@ import QCow2Format
 
 /// `qemu-img compare`: guest contents equal, a larger image's excess must read as zeros (unless
 /// strict, where sizes and allocation status must match too). Mismatch offsets are reported at
-/// 512-byte sector granularity, as qemu-img does.
+/// 512-byte sector granularity, as qemu-img does. The walk follows `img_compare` step for step
+/// (one block-status run of each image per step, reads capped at 2 MiB) so that `-p` progress
+/// advances by the same amounts.
 public enum Comparer {
     static let chunk = 2 << 20
 
+    /// `progress` receives the percentage qemu-img would hold after each step (not the initial
+    /// 0, which the caller prints); `sizeMismatch` is called when the common part matched and the
+    /// larger image's tail is checked next.
     public static func compare(
-        _ a: any VirtualDisk, _ b: any VirtualDisk, strict: Bool, progress: (Double) -> Void = { _ in }
+        _ a: any VirtualDisk, _ b: any VirtualDisk, strict: Bool, progress: (Double) -> Void = { _ in },
+        sizeMismatch: () -> Void = {}
     ) throws -> CompareResult {
         let sizeA = a.virtualSize
         let sizeB = b.virtualSize
@@ -19,43 +25,67 @@ public enum Comparer {
         if strict && sizeA != sizeB { return result(.strictSizeMismatch) }
         let common = min(sizeA, sizeB)
         let total = max(sizeA, sizeB)
+        var percent = QemuProgress(base: total)
         var bufA = [UInt8](repeating: 0, count: chunk)
         var bufB = [UInt8](repeating: 0, count: chunk)
         var offset: UInt64 = 0
-        progress(0)
         while offset < common {
-            let want = min(UInt64(chunk), common - offset)
-            let sa = try status(a, offset, want)
-            let sb = try status(b, offset, want)
-            let n = min(sa.length, sb.length, want)
+            let sa = try status(a, offset, sizeA - offset)
+            let sb = try status(b, offset, sizeB - offset)
+            var n = min(sa.length, sb.length, common - offset)
             if strict && sa.present != sb.present { return result(.blockStatusMismatch(offset: Int64(offset))) }
-            if !(sa.zero && !sa.data && sb.zero && !sb.data) {
-                try a.read(into: &bufA, range: 0..<Int(n), at: offset)
-                try b.read(into: &bufB, range: 0..<Int(n), at: offset)
-                if let at = firstDifference(bufA, bufB, Int(n)) {
+            if sa.zero && sb.zero {
+                // Both read as zeros: nothing to read.
+            } else if sa.present == sb.present {
+                if sa.present {
+                    n = min(n, UInt64(chunk))
+                    try a.read(into: &bufA, range: 0..<Int(n), at: offset)
+                    try b.read(into: &bufB, range: 0..<Int(n), at: offset)
+                    if let at = firstDifference(bufA, bufB, Int(n)) {
+                        return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
+                    }
+                }
+            } else {
+                n = min(n, UInt64(chunk))
+                let allocated = sa.present ? a : b
+                try allocated.read(into: &bufA, range: 0..<Int(n), at: offset)
+                if let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
                     return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
                 }
             }
             offset += n
-            progress(Double(offset) * 100 / Double(total))
+            progress(percent.advance(n))
         }
         // The larger image's tail must read as zeros.
         let larger = sizeA > sizeB ? a : b
+        if sizeA != sizeB { sizeMismatch() }
         while offset < total {
-            let want = min(UInt64(chunk), total - offset)
-            let s = try status(larger, offset, want)
-            let n = min(s.length, want)
-            if !(s.zero && !s.data) {
+            let s = try status(larger, offset, total - offset)
+            var n = min(s.length, total - offset)
+            if s.present && !s.zero {
+                n = min(n, UInt64(chunk))
                 try larger.read(into: &bufA, range: 0..<Int(n), at: offset)
                 if let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
                     return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
                 }
             }
             offset += n
-            progress(Double(offset) * 100 / Double(total))
+            progress(percent.advance(n))
         }
-        progress(100)
         return result(.identical)
+    }
+
+    /// QEMU's progress arithmetic for `img_compare`: each step adds `(float)chunk / base * 100`
+    /// to a `float` (util/qemu-progress.c), capped at 100, so the printed digits match.
+    struct QemuProgress {
+        let base: Float
+        var current: Float = 0
+        init(base: UInt64) { self.base = Float(base) }
+        mutating func advance(_ bytes: UInt64) -> Double {
+            let delta = Float(bytes) / base * 100
+            current = min(100, current + delta / 100 * 100)
+            return Double(current)
+        }
     }
 
     static func status(_ disk: any VirtualDisk, _ offset: UInt64, _ want: UInt64) throws -> ChainExtent {

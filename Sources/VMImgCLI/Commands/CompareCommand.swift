@@ -31,10 +31,18 @@ struct CompareCommand: ParsableCommand {
         var second = image.open(filename2)
         second.format = secondFormat
         printer.update(0)
+        // qemu-img prints the size warning between the progress of the common part and the tail's.
+        var warned = false
         let result = try engine(exitCodes: ErrorMapping.compareExitCode) {
-            try $0.compare(image.open(filename1), second, strict: strict, progress: printer.update)
+            try $0.compare(
+                image.open(filename1), second, strict: strict, progress: printer.update,
+                sizeMismatch: {
+                    guard !quiet.quiet else { return }
+                    Console.current.out("Warning: Image size mismatch!\n")
+                    warned = true
+                })
         }
-        if !quiet.quiet { Console.current.out(CompareRenderer.human(result)) }
+        if !quiet.quiet { Console.current.out(CompareRenderer.human(result, warned: warned)) }
         printer.finish()
         let code = CompareRenderer.exitCode(result)
         if code != 0 { throw ExitCode(code) }

@@ -21,8 +21,9 @@ public enum CompareRenderer {
     /// The lines qemu-img prints (unless `-q`). "Warning: Image size mismatch!" appears only once
     /// the common part matched, i.e. before "Images are identical." or before a mismatch found past
     /// the shorter image's end.
-    public static func human(_ result: CompareResult) -> String {
-        let sizesDiffer = result.size1 != result.size2
+    /// `warned`: the caller already printed the warning when the comparison reached the tail.
+    public static func human(_ result: CompareResult, warned: Bool = false) -> String {
+        let sizesDiffer = result.size1 != result.size2 && !warned
         let common = min(result.size1, result.size2)
         switch result.outcome {
         case .identical:
