@@ -56,7 +56,6 @@ public enum Converter {
             if target.skipCreate {
                 try copyRaw(disk, size: size, to: device, progress: progress)
             } else {
-                try device.setLength(0)
                 try disk.exportRaw(to: device, options: rawOptions(target)) { done, total in
                     progress(total == 0 ? 100 : Double(done) * 100 / Double(total))
                 }
@@ -77,6 +76,7 @@ public enum Converter {
                 image = try ImageCreator.createQCow2(
                     path: target.path, options: options, openAfter: true, flushes: target.flushes)
             }
+            image.reservesFileGrowth = true
             try copy(disk, into: image, target: target, progress: progress)
             try image.close()
         }
@@ -86,14 +86,19 @@ public enum Converter {
     static func rawOptions(_ target: ConvertTarget) -> RawExportOptions {
         var o = RawExportOptions()
         o.sparseSize = max(512, target.sparseSize)
+        o.reservesWrites = true
         return o
     }
 
+    /// Opens the raw output, emptied unless `-n`. The emptying descriptor is closed before any
+    /// data is written: ext4 (auto_da_alloc) writes back, synchronously on close, a file that was
+    /// truncated through the closing descriptor.
     static func openTarget(_ target: ConvertTarget) throws -> BlockFile {
         do {
-            return try BlockFile(
-                path: target.path, writable: true, create: !target.skipCreate, ignoresFlush: !target.flushes
-            )
+            if !target.skipCreate {
+                _ = try BlockFile(path: target.path, writable: true, create: true, truncate: true)
+            }
+            return try BlockFile(path: target.path, writable: true, ignoresFlush: !target.flushes)
         } catch {
             throw ImageError(.open, "Could not create '\(target.path)': \(ImageError.reason(error))")
         }
