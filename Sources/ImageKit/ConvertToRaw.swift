@@ -7,9 +7,6 @@ public struct RawExportOptions: Sendable {
     public var chunkSize: Int = 2 << 20
     /// Runs of zeros at least this long are left as holes (`-S`, default 4 KiB as qemu-img).
     public var sparseSize: Int = 4096
-    /// Reserve (`fallocate`) each data run before writing it: on ext4 this spares the
-    /// delayed-allocation work of every page written into a hole (the device starts empty).
-    public var reservesWrites = false
     public init() {}
 }
 
@@ -38,15 +35,11 @@ extension VirtualDisk {
                 }
                 let n = Int(min(e.length, UInt64(count)))
                 try self.read(into: &buffer, range: 0..<n, at: offset)
-                try writeNonZero(
-                    buffer, count: n, at: offset, to: device, granularity: options.sparseSize,
-                    reserve: options.reservesWrites)
+                try writeNonZero(buffer, count: n, at: offset, to: device, granularity: options.sparseSize)
                 offset += UInt64(n)
             } else if let read {
                 try read(&buffer, 0..<count, offset)
-                try writeNonZero(
-                    buffer, count: count, at: offset, to: device, granularity: options.sparseSize,
-                    reserve: options.reservesWrites)
+                try writeNonZero(buffer, count: count, at: offset, to: device, granularity: options.sparseSize)
                 offset += UInt64(count)
             }
             progress(offset, size)
@@ -55,10 +48,9 @@ extension VirtualDisk {
 }
 
 /// Writes `buffer[0..<count]` at `offset`, skipping aligned all-zero blocks of `granularity` bytes.
-func writeNonZero(
-    _ buffer: [UInt8], count: Int, at offset: UInt64, to device: any BlockDevice, granularity: Int,
-    reserve: Bool = false
-) throws {
+func writeNonZero(_ buffer: [UInt8], count: Int, at offset: UInt64, to device: any BlockDevice, granularity: Int)
+    throws
+{
     var i = 0
     while i < count {
         let blockEnd = min(count, i + granularity)
@@ -72,7 +64,6 @@ func writeNonZero(
             if isZero(buffer, j..<next) { break }
             j = next
         }
-        if reserve { try device.preallocate(offset: offset + UInt64(i), count: UInt64(j - i)) }
         try device.write(buffer, range: i..<j, at: offset + UInt64(i))
         i = j
     }

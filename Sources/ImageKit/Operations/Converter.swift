@@ -53,11 +53,17 @@ public enum Converter {
         switch target.format {
         case .raw:
             let device = try openTarget(target)
-            if target.skipCreate {
+            if target.skipCreate || target.sparseSize == 0 {
+                // `-n`: the target may hold anything; `-S 0`: qemu-img writes every byte.
                 try copyRaw(disk, size: size, to: device, progress: progress)
             } else {
-                try disk.exportRaw(to: device, options: rawOptions(target)) { done, total in
-                    progress(total == 0 ? 100 : Double(done) * 100 / Double(total))
+                try device.setLength(size)
+                let unit = rawGranule
+                try pipeline(disk, unit: unit, target: target, workers: nil, progress: progress) {
+                    offset, length, buffer, zero, _ in
+                    try writeRaw(buffer, length: length, zero: zero, unit: unit, at: offset, to: device)
+                } zeroes: { _, _ in
+                    // The new file reads as zeros already.
                 }
             }
             try device.flush()
@@ -83,11 +89,49 @@ public enum Converter {
         progress(100)
     }
 
-    static func rawOptions(_ target: ConvertTarget) -> RawExportOptions {
-        var o = RawExportOptions()
-        o.sparseSize = max(512, target.sparseSize)
-        o.reservesWrites = true
-        return o
+    /// Zero detection granule of a raw output: the file system block, so the same blocks stay
+    /// holes as with qemu-img; `-S` then only decides which zero runs are long enough to skip.
+    static let rawGranule = 4096
+
+    /// qemu-img's `-S` rule inside one request: zero runs between data shorter than `minimum`
+    /// bytes are written with the data; leading and trailing zero runs are skipped whatever
+    /// their length.
+    static func keepShortZeroRuns(_ zero: inout [Bool], unit: Int, minimum: Int) {
+        guard let first = zero.firstIndex(of: false), let last = zero.lastIndex(of: false) else { return }
+        var i = first
+        while i < last {
+            guard zero[i] else {
+                i += 1
+                continue
+            }
+            var j = i
+            while zero[j] { j += 1 }  // stops at `last` at the latest
+            if (j - i) * unit < minimum {
+                for k in i..<j { zero[k] = false }
+            }
+            i = j
+        }
+    }
+
+    /// Writes one step to a raw output: each run of non-zero granules reserved (`fallocate`, which
+    /// on ext4 spares the delayed allocation of every page) and written in one request at its offset.
+    static func writeRaw(
+        _ buffer: [UInt8], length: Int, zero: [Bool], unit: Int, at offset: UInt64, to device: BlockFile
+    ) throws {
+        var i = 0
+        while i < zero.count {
+            if zero[i] {
+                i += 1
+                continue
+            }
+            var j = i + 1
+            while j < zero.count && !zero[j] { j += 1 }
+            let range = (i * unit)..<min(length, j * unit)
+            let at = offset + UInt64(range.lowerBound)
+            try device.preallocate(offset: at, count: UInt64(range.count))
+            try device.write(buffer, range: range, at: at)
+            i = j
+        }
     }
 
     /// Opens the raw output, emptied unless `-n`. The emptying descriptor is closed before any
@@ -220,6 +264,10 @@ public enum Converter {
                 for i in 0..<clusters {
                     zero[i] = isZero(buffer.bytes, (i * cs)..<min(length, (i + 1) * cs))
                 }
+                // Compressed output skips every zero cluster, as qemu-img does.
+                if !target.compress && target.sparseSize > cs {
+                    keepShortZeroRuns(&zero, unit: cs, minimum: target.sparseSize)
+                }
             }
             let streams = workers?.submit(buffer.bytes, length: length, zero: zero)
             steps.put(.data(offset: offset, length: length, buffer: buffer, zero: zero, streams: streams))
@@ -236,7 +284,7 @@ public enum Converter {
             if length < want && (offset + length) % UInt64(cs) != 0 {
                 length = min(want, (offset + length + UInt64(cs) - 1) / UInt64(cs) * UInt64(cs) - offset)
                 try read(Int(length))
-            } else if status.zero && !status.data {
+            } else if status.zero && !status.data && target.sparseSize > 0 {
                 if target.skipCreate || (target.copyTopLayerOnly && status.present) {
                     steps.put(.zeroes(offset: offset, length: length))
                 }
