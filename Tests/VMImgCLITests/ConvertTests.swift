@@ -40,12 +40,9 @@ struct ConvertSourceCase: Sendable, CustomTestStringConvertible {
 struct ConvertTests {
     /// Builds every source of `ConvertSourceCase.all` in `env` with the real tools.
     static func buildSources(in env: SideBySide) throws {
-        try env.qemu("create", "-q", "-f", "raw", "src.raw", "20M")
+        // 20 MiB + 3 KiB: a tail that is not a whole cluster.
+        try env.qemu("create", "-q", "-f", "raw", "src.raw", "\((20 << 20) + 3072)")
         try env.qemuIO("src.raw", format: "raw", ConvertSourceCase.rawWrites)
-        // A tail that is not a whole cluster: 20 MiB + 3 KiB.
-        let handle = try #require(FileHandle(forWritingAtPath: env.path("src.raw")))
-        try handle.truncate(atOffset: (20 << 20) + 3072)
-        try handle.close()
         for (name, cluster) in [("c512", "512"), ("c4k", "4096"), ("c64k", "65536"), ("c2m", "2M")] {
             try env.qemu(
                 "convert", "-q", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=\(cluster)", "src.raw",

@@ -58,6 +58,10 @@ public enum Converter {
                 try copyRaw(disk, size: size, to: device, progress: progress)
             } else {
                 try device.setLength(size)
+                // qemu-img allocates the first block of every raw file it creates (for alignment
+                // probing); the same block is allocated here, data may overwrite it.
+                let first = Int(min(UInt64(rawGranule), size))
+                if first > 0 { try device.write([UInt8](repeating: 0, count: first), at: 0) }
                 let unit = rawGranule
                 try pipeline(disk, unit: unit, target: target, workers: nil, progress: progress) {
                     offset, length, buffer, zero, _ in
