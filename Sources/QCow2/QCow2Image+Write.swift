@@ -53,7 +53,12 @@ extension QCow2Image {
                 k += 1
             }
             if k > 0 {
+                let before = s.fileLength
                 let host = try s.allocateClusters(k, file: file)
+                let end = host + UInt64(k * cs)
+                if s.reservesFileGrowth && end > before {
+                    try file.preallocate(offset: max(host, before), count: end - max(host, before))
+                }
                 try file.write(buffer, range: start..<(start + k * cs), at: host)
                 for i in 0..<k {
                     let old = s.entry(table, l2Index + i)

@@ -53,12 +53,21 @@ public enum Converter {
         switch target.format {
         case .raw:
             let device = try openTarget(target)
-            if target.skipCreate {
+            if target.skipCreate || target.sparseSize == 0 {
+                // `-n`: the target may hold anything; `-S 0`: qemu-img writes every byte.
                 try copyRaw(disk, size: size, to: device, progress: progress)
             } else {
-                try device.setLength(0)
-                try disk.exportRaw(to: device, options: rawOptions(target)) { done, total in
-                    progress(total == 0 ? 100 : Double(done) * 100 / Double(total))
+                try device.setLength(size)
+                // qemu-img allocates the first block of every raw file it creates (for alignment
+                // probing); the same block is allocated here, data may overwrite it.
+                let first = Int(min(UInt64(rawGranule), size))
+                if first > 0 { try device.write([UInt8](repeating: 0, count: first), at: 0) }
+                let unit = rawGranule
+                try sequential(disk, unit: unit, target: target, progress: progress) {
+                    offset, length, buffer, zero, _ in
+                    try writeRaw(buffer, length: length, zero: zero, unit: unit, at: offset, to: device)
+                } zeroes: { _, _ in
+                    // The new file reads as zeros already.
                 }
             }
             try device.flush()
@@ -77,23 +86,70 @@ public enum Converter {
                 image = try ImageCreator.createQCow2(
                     path: target.path, options: options, openAfter: true, flushes: target.flushes)
             }
+            image.reservesFileGrowth = true
             try copy(disk, into: image, target: target, progress: progress)
             try image.close()
         }
         progress(100)
     }
 
-    static func rawOptions(_ target: ConvertTarget) -> RawExportOptions {
-        var o = RawExportOptions()
-        o.sparseSize = max(512, target.sparseSize)
-        return o
+    /// Bytes per step when reading and writing on one thread.
+    static let sequentialChunk = 2 << 20
+
+    /// Zero detection granule of a raw output: the file system block, so the same blocks stay
+    /// holes as with qemu-img; `-S` then only decides which zero runs are long enough to skip.
+    static let rawGranule = 4096
+
+    /// qemu-img's `-S` rule inside one request: zero runs between data shorter than `minimum`
+    /// bytes are written with the data; leading and trailing zero runs are skipped whatever
+    /// their length.
+    static func keepShortZeroRuns(_ zero: inout [Bool], unit: Int, minimum: Int) {
+        guard let first = zero.firstIndex(of: false), let last = zero.lastIndex(of: false) else { return }
+        var i = first
+        while i < last {
+            guard zero[i] else {
+                i += 1
+                continue
+            }
+            var j = i
+            while zero[j] { j += 1 }  // stops at `last` at the latest
+            if (j - i) * unit < minimum {
+                for k in i..<j { zero[k] = false }
+            }
+            i = j
+        }
     }
 
+    /// Writes one step to a raw output: each run of non-zero granules reserved (`fallocate`, which
+    /// on ext4 spares the delayed allocation of every page) and written in one request at its offset.
+    static func writeRaw(
+        _ buffer: [UInt8], length: Int, zero: [Bool], unit: Int, at offset: UInt64, to device: BlockFile
+    ) throws {
+        var i = 0
+        while i < zero.count {
+            if zero[i] {
+                i += 1
+                continue
+            }
+            var j = i + 1
+            while j < zero.count && !zero[j] { j += 1 }
+            let range = (i * unit)..<min(length, j * unit)
+            let at = offset + UInt64(range.lowerBound)
+            try device.preallocate(offset: at, count: UInt64(range.count))
+            try device.write(buffer, range: range, at: at)
+            i = j
+        }
+    }
+
+    /// Opens the raw output, emptied unless `-n`. The emptying descriptor is closed before any
+    /// data is written: ext4 (auto_da_alloc) writes back, synchronously on close, a file that was
+    /// truncated through the closing descriptor.
     static func openTarget(_ target: ConvertTarget) throws -> BlockFile {
         do {
-            return try BlockFile(
-                path: target.path, writable: true, create: !target.skipCreate, ignoresFlush: !target.flushes
-            )
+            if !target.skipCreate {
+                _ = try BlockFile(path: target.path, writable: true, create: true, truncate: true)
+            }
+            return try BlockFile(path: target.path, writable: true, ignoresFlush: !target.flushes)
         } catch {
             throw ImageError(.open, "Could not create '\(target.path)': \(ImageError.reason(error))")
         }
@@ -122,16 +178,46 @@ public enum Converter {
         _ disk: any VirtualDisk, into image: QCow2Image, target: ConvertTarget,
         progress: (Double) -> Void
     ) throws {
-        let workers = target.compress ? try CompressorWorkers(image: image, count: target.threads) : nil
-        defer { workers?.shutdown() }
-        try pipeline(
-            disk, unit: image.geometry.clusterSize, target: target, workers: workers, progress: progress
-        ) {
-            offset, length, buffer, zero, streams in
+        let write = { (offset: UInt64, length: Int, buffer: [UInt8], zero: [Bool], streams: CompressedChunk?) in
             try writeData(
                 image, buffer, offset: offset, length: length, zero: zero, streams: streams, target: target)
-        } zeroes: { offset, length in
-            try image.writeZeroes(at: offset, count: length)
+        }
+        let zeroes = { (offset: UInt64, length: UInt64) in try image.writeZeroes(at: offset, count: length) }
+        let cs = image.geometry.clusterSize
+        guard target.compress else {
+            return try sequential(disk, unit: cs, target: target, progress: progress, data: write, zeroes: zeroes)
+        }
+        // Compression: the reader thread feeds the workers ahead of this (writer) thread.
+        let workers = try CompressorWorkers(image: image, count: target.threads)
+        defer { workers.shutdown() }
+        try pipeline(disk, unit: cs, target: target, workers: workers, progress: progress, data: write, zeroes: zeroes)
+    }
+
+    /// Plans, reads and writes on this thread, one step at a time: the bytes just read are still
+    /// in this core's cache when they are written, which costs less CPU than handing chunks to
+    /// another thread (measured: 0.66× the CPU for qcow2→raw on the shared 2-core machine, where
+    /// CPU time is what a run waits for).
+    static func sequential(
+        _ disk: any VirtualDisk, unit cs: Int, target: ConvertTarget, progress: (Double) -> Void,
+        data: (UInt64, Int, [UInt8], [Bool], CompressedChunk?) throws -> Void,
+        zeroes: (UInt64, UInt64) throws -> Void
+    ) throws {
+        let size = Double(max(disk.virtualSize, 1))
+        let step = max(cs, sequentialChunk / cs * cs)
+        let buffers = BlockingQueue<ChunkBuffer>()
+        buffers.put(ChunkBuffer(count: step))
+        try plan(disk, clusterSize: cs, step: step, target: target, buffers: buffers, workers: nil, stop: StopFlag()) {
+            switch $0 {
+            case .data(let offset, let length, let buffer, let zero, let streams):
+                defer { buffers.put(buffer) }
+                try data(offset, length, buffer.bytes, zero, streams)
+                progress(Double(offset + UInt64(length)) * 100 / size)
+            case .zeroes(let offset, let length):
+                try zeroes(offset, length)
+                progress(Double(offset + length) * 100 / size)
+            case .end, .failed:
+                break
+            }
         }
     }
 
@@ -154,8 +240,8 @@ public enum Converter {
             do {
                 try plan(
                     source.disk, clusterSize: cs, step: step, target: target, buffers: buffers,
-                    workers: workers,
-                    steps: steps, stop: stop)
+                    workers: workers, stop: stop
+                ) { steps.put($0) }
                 steps.put(.end)
             } catch {
                 steps.put(.failed(error))
@@ -197,11 +283,12 @@ public enum Converter {
     /// Chunks read ahead of the writer (each `chunk` bytes).
     static let readAhead = 2
 
-    /// The reader thread: walks the source, reads data chunks into free buffers and queues steps.
+    /// Walks the source, reads data chunks into free buffers and hands each step to `emit` (the
+    /// reader thread queues them for the writer; `sequential` writes them at once).
     static func plan(
         _ disk: any VirtualDisk, clusterSize cs: Int, step: Int, target: ConvertTarget,
         buffers: BlockingQueue<ChunkBuffer>,
-        workers: CompressorWorkers?, steps: BlockingQueue<ConvertStep>, stop: StopFlag
+        workers: CompressorWorkers?, stop: StopFlag, emit: (ConvertStep) throws -> Void
     ) throws {
         let size = disk.virtualSize
         var offset: UInt64 = 0
@@ -215,9 +302,13 @@ public enum Converter {
                 for i in 0..<clusters {
                     zero[i] = isZero(buffer.bytes, (i * cs)..<min(length, (i + 1) * cs))
                 }
+                // Compressed output skips every zero cluster, as qemu-img does.
+                if !target.compress && target.sparseSize > cs {
+                    keepShortZeroRuns(&zero, unit: cs, minimum: target.sparseSize)
+                }
             }
             let streams = workers?.submit(buffer.bytes, length: length, zero: zero)
-            steps.put(.data(offset: offset, length: length, buffer: buffer, zero: zero, streams: streams))
+            try emit(.data(offset: offset, length: length, buffer: buffer, zero: zero, streams: streams))
         }
 
         while offset < size && !stop.isSet {
@@ -231,9 +322,9 @@ public enum Converter {
             if length < want && (offset + length) % UInt64(cs) != 0 {
                 length = min(want, (offset + length + UInt64(cs) - 1) / UInt64(cs) * UInt64(cs) - offset)
                 try read(Int(length))
-            } else if status.zero && !status.data {
+            } else if status.zero && !status.data && target.sparseSize > 0 {
                 if target.skipCreate || (target.copyTopLayerOnly && status.present) {
-                    steps.put(.zeroes(offset: offset, length: length))
+                    try emit(.zeroes(offset: offset, length: length))
                 }
             } else if target.copyTopLayerOnly && !status.present {
                 // Left to the output's backing file.

@@ -11,7 +11,7 @@ public enum ImageCreator {
     public static func createQCow2(
         path: String, options: QCow2CreateOptions, openAfter: Bool = false, flushes: Bool = true
     ) throws -> QCow2Image {
-        let device: BlockFile
+        var device: BlockFile
         do {
             device = try BlockFile(path: path, writable: true, create: true, truncate: true, ignoresFlush: !flushes)
         } catch {
@@ -30,6 +30,16 @@ public enum ImageCreator {
         } catch {
             throw ImageError(.usage, ImageError.reason(error), path: path)
         }
+        if openAfter {
+            // The files were truncated through these descriptors, so ext4 (auto_da_alloc) would write
+            // back everything written through them when they close: a synchronous flush of the whole
+            // conversion. Fresh descriptors opened before any data is written avoid it (as qemu-img,
+            // which creates, closes and reopens).
+            device = try reopen(path, ignoresFlush: !flushes)
+            if dataDevice != nil, let name = options.dataFile {
+                dataDevice = try reopen(name, ignoresFlush: false)
+            }
+        }
         let (header, extensions) = try QCow2Image.readHeader(from: device)
         var backing: (any VirtualDisk)?
         if openAfter, let name = extensions.backingFile {
@@ -39,6 +49,15 @@ public enum ImageCreator {
         return try QCow2Image(
             device: device, filename: path, header: header, extensions: extensions, writable: true, backing: backing,
             dataFile: dataDevice)
+    }
+
+    /// A new read-write descriptor for `path` (the caller drops the old one).
+    static func reopen(_ path: String, ignoresFlush: Bool) throws -> BlockFile {
+        do {
+            return try BlockFile(path: path, writable: true, ignoresFlush: ignoresFlush)
+        } catch {
+            throw ImageError(.open, "\(path): Could not open '\(path)': \(ImageError.reason(error))")
+        }
     }
 
     /// Creates a raw file of `size` bytes (sparse unless preallocated).

@@ -1,0 +1,140 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A conversion source built with qemu-img/qemu-io: holes, data written as zeros, unaligned runs
+/// and runs across the converter's 4 MiB steps, in several cluster sizes and a backing chain.
+struct ConvertSourceCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    /// The image to convert (relative to the test directory).
+    var image: String
+    /// Extra `-S` values to try beside the default.
+    var sparse: [String] = []
+    var testDescription: String { name }
+
+    static let all: [ConvertSourceCase] = [
+        ConvertSourceCase(name: "raw", image: "src.raw", sparse: ["0"]),
+        ConvertSourceCase(name: "qcow2 512", image: "c512.qcow2"),
+        ConvertSourceCase(name: "qcow2 4k", image: "c4k.qcow2"),
+        ConvertSourceCase(name: "qcow2 64k", image: "c64k.qcow2", sparse: ["0"]),
+        ConvertSourceCase(name: "qcow2 2M", image: "c2m.qcow2"),
+        ConvertSourceCase(name: "backing chain", image: "top.qcow2", sparse: ["0"]),
+    ]
+
+    /// Guest writes on the raw source. Zeros are written as data (`-P 0`), never with `write -z`,
+    /// whose unwritten extents ext4 may report as data or hole depending on the page cache.
+    static let rawWrites = [
+        "write -P 0x11 0 100k", "write -P 0 1M 2M", "write -P 0x22 3584k 1536k", "write -P 0x33 8M 4k",
+        "write -P 0 8196k 60k", "write -P 0x44 9000k 7k", "write -P 0x55 16380k 8k", "write -P 0x66 20M 3k",
+    ]
+    /// Writes on each qcow2 copy: zero clusters over data, a partial cluster, data after a hole.
+    static let qcow2Writes = ["write -z 3712k 256k", "write -P 0x77 6M 33k", "discard 16M 4M", "write -P 0x78 18M 1k"]
+    /// Writes on the overlay of the chain: zeros over backing data, a run across a step boundary.
+    static let topWrites = [
+        "write -z 0 64k", "write -P 0x99 4000k 200k", "write -P 0 9000k 4k", "write -z 16M 1M",
+        "write -P 0x9a 12M 512",
+    ]
+}
+
+@Suite(.timeLimit(.minutes(10)))
+struct ConvertTests {
+    /// Builds every source of `ConvertSourceCase.all` in `env` with the real tools.
+    static func buildSources(in env: SideBySide) throws {
+        // 20 MiB + 3 KiB: a tail that is not a whole cluster.
+        try env.qemu("create", "-q", "-f", "raw", "src.raw", "\((20 << 20) + 3072)")
+        try env.qemuIO("src.raw", format: "raw", ConvertSourceCase.rawWrites)
+        for (name, cluster) in [("c512", "512"), ("c4k", "4096"), ("c64k", "65536"), ("c2m", "2M")] {
+            try env.qemu(
+                "convert", "-q", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=\(cluster)", "src.raw",
+                "\(name).qcow2")
+            try env.qemuIO("\(name).qcow2", ConvertSourceCase.qcow2Writes)
+        }
+        try env.qemu(
+            "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "c64k.qcow2", "-F", "qcow2", "top.qcow2")
+        try env.qemuIO("top.qcow2", ConvertSourceCase.topWrites)
+    }
+
+    /// Output formats and options tried for every source.
+    static let targets: [(name: String, format: String, options: [String])] = [
+        ("raw", "raw", []), ("qcow2", "qcow2", []), ("qcow2 4k", "qcow2", ["-o", "cluster_size=4096"]),
+        ("qcow2 2M", "qcow2", ["-o", "cluster_size=2M"]),
+    ]
+
+    /// `vmimg convert` against `qemu-img convert` of the same source: same guest content, a clean
+    /// `qemu-img check`, the same data (and present) ranges in `qemu-img map`, a file no larger.
+    @Test(arguments: ConvertSourceCase.all)
+    func convertMatchesQemuImg(_ c: ConvertSourceCase) throws {
+        let env = try SideBySide("convert")
+        try Self.buildSources(in: env)
+        for target in Self.targets {
+            for sparse in [nil] + c.sparse.map(Optional.some) {
+                let flags = ["-O", target.format] + target.options + (sparse.map { ["-S", $0] } ?? [])
+                let label = "\(c.name) → \(target.name)\(sparse.map { " -S \($0)" } ?? "")"
+                let (ours, theirs) = ("v.\(target.format)", "q.\(target.format)")
+                for file in [ours, theirs] { try? FileManager.default.removeItem(atPath: env.path(file)) }
+                try env.vmimg(["convert"] + flags + [c.image, ours]).checked()
+                try env.qemuImg(["convert"] + flags + [c.image, theirs]).checked()
+                try expectSameConversion(ours, theirs, format: target.format, source: c.image, label, in: env)
+            }
+        }
+    }
+
+    /// A conversion into an existing file of other content: the output is emptied first.
+    @Test func convertReplacesExistingOutput() throws {
+        let env = try SideBySide("convert-replace")
+        try Self.buildSources(in: env)
+        for format in ["raw", "qcow2"] {
+            // Full of non-zero bytes, longer than the result: nothing of it may survive.
+            try env.qemu("create", "-q", "-f", "raw", "v.\(format)", "40M")
+            try env.qemuIO("v.\(format)", format: "raw", ["write -P 0xee 0 40M"])
+            try env.vmimg(["convert", "-O", format, "c64k.qcow2", "v.\(format)"]).checked()
+            try env.qemu("convert", "-O", format, "c64k.qcow2", "q.\(format)")
+            try expectSameConversion(
+                "v.\(format)", "q.\(format)", format: format, source: "c64k.qcow2", "over \(format)", in: env)
+        }
+    }
+
+    func expectSameConversion(
+        _ ours: String, _ theirs: String, format: String, source: String, _ label: String, in env: SideBySide
+    ) throws {
+        let compare = try env.qemuImg(["compare", "-F", format, source, ours])
+        #expect(compare.status == 0, "\(label): qemu-img compare: \(compare)")
+        if format == "qcow2" {
+            let check = try env.qemuImg(["check", ours])
+            #expect(check.status == 0, "\(label): qemu-img check: \(check)")
+        }
+        let a = try ranges(of: ours, format: format, in: env)
+        let b = try ranges(of: theirs, format: format, in: env)
+        #expect(a.data == b.data, "\(label): data ranges differ\nvmimg    \(a.data)\nqemu-img \(b.data)")
+        #expect(a.present == b.present, "\(label): present ranges differ\nvmimg    \(a.present)\nqemu-img \(b.present)")
+        let size = { (name: String) in
+            (try FileManager.default.attributesOfItem(atPath: env.path(name))[.size] as? NSNumber)?.uint64Value ?? 0
+        }
+        #expect(try size(ours) <= size(theirs), "\(label): vmimg's file is larger")
+    }
+
+    /// The guest ranges `qemu-img map` reports as data and as present, merged (host offsets and
+    /// the merging they cause are layout, not content, so they are left out).
+    func ranges(of file: String, format: String, in env: SideBySide) throws -> (
+        data: [Range<Int64>], present: [Range<Int64>]
+    ) {
+        let map = try env.qemuImg(["map", "--output=json", "-f", format, file]).checked()
+        let extents = try #require(try JSON(parsing: map.stdoutText).array)
+        var data: [Range<Int64>] = []
+        var present: [Range<Int64>] = []
+        func add(_ r: Range<Int64>, to list: inout [Range<Int64>]) {
+            if let last = list.last, last.upperBound == r.lowerBound {
+                list[list.count - 1] = last.lowerBound..<r.upperBound
+            } else {
+                list.append(r)
+            }
+        }
+        for e in extents {
+            let start = try #require(e["start"]?.int)
+            let length = try #require(e["length"]?.int)
+            if e["data"]?.bool == true { add(start..<(start + length), to: &data) }
+            if e["present"]?.bool == true { add(start..<(start + length), to: &present) }
+        }
+        return (data, present)
+    }
+}
