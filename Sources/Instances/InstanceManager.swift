@@ -35,14 +35,13 @@ public final class InstanceManager: Sendable {
         let core = Core(home: home, store: store, engine: engine, hooks: hooks, qemuSystem: qemuSystem)
         self.core = core
         library = ImageLibrary(core: core)
-        var report = RecoveryReport()
-        try core.locked(recovering: false) {
-            report = try core.recover()
+        recoveryReport = try core.reading { recovered in
+            var report = recovered
             for record in try core.store.read({ try $0.instances() }) {
                 report.notices += try core.reconcile(record).1
             }
+            return report
         }
-        recoveryReport = report
     }
 
     public var home: VMImgHome { core.home }
@@ -92,9 +91,10 @@ public final class InstanceManager: Sendable {
         }
     }
 
-    /// `instance list`, by name, after reconciling run state and snapshots.
+    /// `instance list`, by name, after reconciling run state and snapshots. Shared lock: lists
+    /// run side by side; unchanged drives are not reopened (``Core/driveStamp(_:)``).
     public func list() throws -> [InstanceSummary] {
-        try core.locked {
+        try core.reading { _ in
             try core.store.read { try $0.instances() }.map { try summary(core.reconcile($0).0) }
         }
     }
@@ -102,7 +102,7 @@ public final class InstanceManager: Sendable {
     /// `instance show NAME`: drive path, state, virtual size, active-layer use vs quota,
     /// snapshots with space figures, and anything reconciliation noticed.
     public func show(_ name: String) throws -> InstanceDetails {
-        try core.locked {
+        try core.reading { _ in
             let (record, notices) = try core.reconcile(core.instance(named: name))
             let space = try core.space(record)
             return InstanceDetails(
