@@ -30,6 +30,10 @@ extension DriveCacheRecord: FetchableRecord, PersistableRecord {
 /// (the instance layer then reads the drives every time).
 public protocol DriveCacheCatalogSession {
     func driveCache(instanceID: String) throws -> DriveCacheRecord?
+    /// Every row, by instance ID (one query for a whole list).
+    func driveCaches() throws -> [String: DriveCacheRecord]
+    /// Every snapshot row grouped by instance ID, each group in ``CatalogSession/snapshots(instanceID:)``'s order.
+    func snapshotsByInstance() throws -> [String: [SnapshotRecord]]
     /// Inserts or replaces the instance's row.
     func save(_ cache: DriveCacheRecord) throws
 }
@@ -37,6 +41,13 @@ public protocol DriveCacheCatalogSession {
 extension SQLiteSession: DriveCacheCatalogSession {
     func driveCache(instanceID: String) throws -> DriveCacheRecord? {
         try DriveCacheRecord.fetchOne(db, key: instanceID)
+    }
+    func driveCaches() throws -> [String: DriveCacheRecord] {
+        Dictionary(try DriveCacheRecord.fetchAll(db).map { ($0.instanceID, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+    func snapshotsByInstance() throws -> [String: [SnapshotRecord]] {
+        let rows = try SnapshotRecord.order(Column("instanceID"), Column("sequence"), Column("id")).fetchAll(db)
+        return Dictionary(grouping: rows, by: \.instanceID)
     }
     func save(_ cache: DriveCacheRecord) throws { try cache.save(db) }
 }

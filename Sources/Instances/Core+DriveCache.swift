@@ -33,6 +33,27 @@ extension Core {
         }
     }
 
+    /// Reconciles every record, reading the cache and the snapshot rows of all of them in one
+    /// query each; only drives that miss are reconciled one by one (``reconcile(_:)``). Returns
+    /// the records, what was noticed, and each instance's snapshot count.
+    func reconcileAll(_ records: [InstanceRecord]) throws -> [(InstanceRecord, [String], Int)] {
+        let batch = try store.read { session -> ([String: DriveCacheRecord], [String: [SnapshotRecord]])? in
+            guard let cache = session as? any DriveCacheCatalogSession else { return nil }
+            return (try cache.driveCaches(), try cache.snapshotsByInstance())
+        }
+        return try records.map { record -> (InstanceRecord, [String], Int) in
+            if let batch, record.runState != RunState.running.rawValue, let stamp = driveStamp(record) {
+                let rows = batch.1[record.id] ?? []
+                if batch.0[record.id]?.reconciledStamp == stamp + "\n" + Self.rowsKey(rows) {
+                    return (record, [], rows.count)
+                }
+            }
+            let (current, notices) = try reconcile(record)
+            let count = try store.read { try $0.snapshots(instanceID: current.id).count }
+            return (current, notices, count)
+        }
+    }
+
     /// Records, in the reconciling transaction, that the rows now agree with the drive at `stamp`.
     func markReconciled(_ session: any CatalogSession, instanceID: String, stamp: String) throws {
         guard let cache = session as? any DriveCacheCatalogSession else { return }

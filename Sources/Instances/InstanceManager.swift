@@ -37,8 +37,8 @@ public final class InstanceManager: Sendable {
         library = ImageLibrary(core: core)
         recoveryReport = try core.reading { recovered in
             var report = recovered
-            for record in try core.store.read({ try $0.instances() }) {
-                report.notices += try core.reconcile(record).1
+            for (_, notices, _) in try core.reconcileAll(core.store.read { try $0.instances() }) {
+                report.notices += notices
             }
             return report
         }
@@ -95,7 +95,13 @@ public final class InstanceManager: Sendable {
     /// run side by side; unchanged drives are not reopened (``Core/driveStamp(_:)``).
     public func list() throws -> [InstanceSummary] {
         try core.reading { _ in
-            try core.store.read { try $0.instances() }.map { try summary(core.reconcile($0).0) }
+            let reconciled = try core.reconcileAll(core.store.read { try $0.instances() })
+            let images = try core.store.read { s in
+                Dictionary(try s.images().map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+            }
+            return reconciled.map { record, _, count in
+                summary(record, snapshotCount: count, baseImage: record.baseImageID.flatMap { images[$0] })
+            }
         }
     }
 
@@ -200,10 +206,14 @@ public final class InstanceManager: Sendable {
                 try record.baseImageID.flatMap { try s.image(id: $0)?.name }
             )
         }
-        return InstanceSummary(
+        return summary(record, snapshotCount: count, baseImage: base)
+    }
+
+    func summary(_ record: InstanceRecord, snapshotCount: Int, baseImage: String?) -> InstanceSummary {
+        InstanceSummary(
             id: record.id, name: record.name, state: core.isRunning(record) ? .running : .stopped,
             drivePath: core.absolute(record.drivePath), virtualSize: UInt64(record.virtualSize),
-            audit: core.auditMode(record.audit), snapshotCount: count, baseImage: base)
+            audit: core.auditMode(record.audit), snapshotCount: snapshotCount, baseImage: baseImage)
     }
 
     func snapshotDetails(_ record: InstanceRecord, space: DriveSpace?) throws -> [SnapshotDetails] {
