@@ -58,7 +58,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: safety),
-        .executableTarget(name: "vmimg", dependencies: ["VMImgCLI"], swiftSettings: safety),
+        // Static Swift runtime and Foundation: the dynamic linker no longer binds ~11,000 symbols
+        // across 15 libraries at every start (Formats/performance.md, "Start-up"). main.swift is
+        // compiled with the flag too: its `import Foundation` then autolinks the static
+        // Foundation's own dependencies (ICU, _FoundationCollections, …).
+        .executableTarget(
+            name: "vmimg", dependencies: ["VMImgCLI"],
+            swiftSettings: safety + [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))],
+            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))]),
         .target(name: "TestSupport", dependencies: ["BlockIO"], swiftSettings: safety),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "TestSupport"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "TestSupport"]),

@@ -70,6 +70,7 @@ enum CatalogMigrations {
             }
         }
         registerPolicies(&migrator)
+        registerDriveCache(&migrator)
         return migrator
     }
 }

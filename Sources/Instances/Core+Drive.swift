@@ -69,11 +69,6 @@ extension Core {
         try refuseIfLocked(record, path: try drivePath(record))
     }
 
-    /// Space figures; on a running instance they are read beside QEMU and may lag by a flush.
-    func space(_ record: InstanceRecord) throws -> DriveSpace {
-        try engine.space(of: drivePath(record))
-    }
-
     /// Host bytes all images and drives occupy (for the budget).
     func bytesInUse() throws -> UInt64 {
         var total: UInt64 = 0

@@ -79,7 +79,8 @@ extension Core {
 
     /// Brings the catalog in line with reality for one instance: a vanished QEMU is marked
     /// stopped; snapshots deleted outside vmimg lose their rows, ones added outside are adopted.
-    /// Returns what it noticed.
+    /// A stopped drive whose stamp and rows are as the last reconciliation left them is not read
+    /// again (``reconciledBefore(_:stamp:)``). Returns what it noticed.
     func reconcile(_ initial: InstanceRecord) throws -> (InstanceRecord, [String]) {
         var record = initial
         var notices: [String] = []
@@ -98,6 +99,8 @@ extension Core {
                 record, notices + ["drive of '\(record.name)' is missing: \(absolute(record.drivePath))"]
             )
         }
+        let stamp = driveStamp(record)
+        if let stamp, try reconciledBefore(record, stamp: stamp) { return (record, notices) }
         let inDrive: [DriveSnapshot]
         do {
             inDrive = try driveSnapshots(record)
@@ -126,6 +129,7 @@ extension Core {
                 next += 1
                 found.append("snapshot '\(name)' of '\(current.name)' was made outside vmimg; adopted")
             }
+            if let stamp { try markReconciled(session, instanceID: current.id, stamp: stamp) }
             return found
         }
         return (record, notices + more)

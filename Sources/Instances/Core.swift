@@ -41,6 +41,19 @@ final class Core: Sendable {
         return try body()
     }
 
+    /// Runs an operation that only reads (and reconciles the catalog with the drives, which is
+    /// idempotent) under the shared home lock, so reads run side by side. A journal row means a
+    /// killed process left work behind: then it takes the exclusive lock and recovers first,
+    /// handing `body` what recovery did.
+    func reading<T>(_ body: (RecoveryReport) throws -> T) throws -> T {
+        let shared = try HomeLock(path: home.lockPath, shared: true)
+        if try store.read({ try $0.operations() }).isEmpty {
+            return try withExtendedLifetime(shared) { try body(RecoveryReport()) }
+        }
+        shared.unlock()
+        return try locked(recovering: false) { try body(recover()) }
+    }
+
     func step(_ name: String) { hooks.afterStep(name) }
 
     func instance(named name: String) throws -> InstanceRecord {

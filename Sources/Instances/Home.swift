@@ -39,13 +39,15 @@ public struct VMImgHome: Sendable, Equatable {
     }
 }
 
-/// A whole-home exclusive lock (flock) held for the length of one mutating operation, so two
-/// vmimg processes never interleave multi-step operations and journal recovery never undoes an
-/// operation another process still runs. A killed holder releases it with its descriptor.
+/// A whole-home lock (flock). Exclusive for the length of one mutating operation, so two vmimg
+/// processes never interleave multi-step operations and journal recovery never undoes an
+/// operation another process still runs; shared for reads (list, show), which may run side by
+/// side but never beside a mutation. A killed holder releases it with its descriptor.
 final class HomeLock {
     private let handle: FileHandle
+    private var held = true
 
-    init(path: String) throws {
+    init(path: String, shared: Bool = false) throws {
         if !FileManager.default.fileExists(atPath: path) {
             _ = FileManager.default.createFile(atPath: path, contents: nil)
         }
@@ -53,15 +55,20 @@ final class HomeLock {
             throw InstancesError.io(path: path, message: "cannot open lock file")
         }
         self.handle = handle
-        while flock(handle.fileDescriptor, LOCK_EX) != 0 {
+        while flock(handle.fileDescriptor, shared ? LOCK_SH : LOCK_EX) != 0 {
             guard errno == EINTR else {
                 throw InstancesError.io(path: path, message: "flock failed (errno \(errno))")
             }
         }
     }
 
-    deinit {
+    /// Releases the lock now rather than when the last reference goes.
+    func unlock() {
+        guard held else { return }
+        held = false
         _ = flock(handle.fileDescriptor, LOCK_UN)
         try? handle.close()
     }
+
+    deinit { unlock() }
 }

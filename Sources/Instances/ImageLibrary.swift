@@ -58,8 +58,9 @@ public final class ImageLibrary: Sendable {
     }
 
     /// `images list`: images by name, then every instance snapshot as `INSTANCE@SNAPSHOT`.
+    /// Shared lock, like `instance list`.
     public func list() throws -> [LibraryEntry] {
-        try core.locked {
+        try core.reading { _ in
             var entries = try core.store.read { try $0.images() }.map(entry)
             for record in try core.store.read({ try $0.instances() }) {
                 let (current, _) = try core.reconcile(record)

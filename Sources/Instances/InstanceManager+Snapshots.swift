@@ -86,7 +86,7 @@ extension InstanceManager {
 
     /// `snapshot list INSTANCE`: oldest first, with space figures (R17).
     public func listSnapshots(instance: String) throws -> [SnapshotDetails] {
-        try core.locked {
+        try core.reading { _ in
             let (record, _) = try core.reconcile(core.instance(named: instance))
             return try snapshotDetails(record, space: try? core.space(record))
         }

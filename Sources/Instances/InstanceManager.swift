@@ -35,14 +35,13 @@ public final class InstanceManager: Sendable {
         let core = Core(home: home, store: store, engine: engine, hooks: hooks, qemuSystem: qemuSystem)
         self.core = core
         library = ImageLibrary(core: core)
-        var report = RecoveryReport()
-        try core.locked(recovering: false) {
-            report = try core.recover()
-            for record in try core.store.read({ try $0.instances() }) {
-                report.notices += try core.reconcile(record).1
+        recoveryReport = try core.reading { recovered in
+            var report = recovered
+            for (_, notices, _) in try core.reconcileAll(core.store.read { try $0.instances() }) {
+                report.notices += notices
             }
+            return report
         }
-        recoveryReport = report
     }
 
     public var home: VMImgHome { core.home }
@@ -92,17 +91,24 @@ public final class InstanceManager: Sendable {
         }
     }
 
-    /// `instance list`, by name, after reconciling run state and snapshots.
+    /// `instance list`, by name, after reconciling run state and snapshots. Shared lock: lists
+    /// run side by side; unchanged drives are not reopened (``Core/driveStamp(_:)``).
     public func list() throws -> [InstanceSummary] {
-        try core.locked {
-            try core.store.read { try $0.instances() }.map { try summary(core.reconcile($0).0) }
+        try core.reading { _ in
+            let reconciled = try core.reconcileAll(core.store.read { try $0.instances() })
+            let images = try core.store.read { s in
+                Dictionary(try s.images().map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+            }
+            return reconciled.map { record, _, count in
+                summary(record, snapshotCount: count, baseImage: record.baseImageID.flatMap { images[$0] })
+            }
         }
     }
 
     /// `instance show NAME`: drive path, state, virtual size, active-layer use vs quota,
     /// snapshots with space figures, and anything reconciliation noticed.
     public func show(_ name: String) throws -> InstanceDetails {
-        try core.locked {
+        try core.reading { _ in
             let (record, notices) = try core.reconcile(core.instance(named: name))
             let space = try core.space(record)
             return InstanceDetails(
@@ -200,10 +206,14 @@ public final class InstanceManager: Sendable {
                 try record.baseImageID.flatMap { try s.image(id: $0)?.name }
             )
         }
-        return InstanceSummary(
+        return summary(record, snapshotCount: count, baseImage: base)
+    }
+
+    func summary(_ record: InstanceRecord, snapshotCount: Int, baseImage: String?) -> InstanceSummary {
+        InstanceSummary(
             id: record.id, name: record.name, state: core.isRunning(record) ? .running : .stopped,
             drivePath: core.absolute(record.drivePath), virtualSize: UInt64(record.virtualSize),
-            audit: core.auditMode(record.audit), snapshotCount: count, baseImage: base)
+            audit: core.auditMode(record.audit), snapshotCount: snapshotCount, baseImage: baseImage)
     }
 
     func snapshotDetails(_ record: InstanceRecord, space: DriveSpace?) throws -> [SnapshotDetails] {

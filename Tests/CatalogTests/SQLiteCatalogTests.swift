@@ -34,7 +34,7 @@ struct Boom: Error {}
     let catalog = try SQLiteCatalog(path: dir.file)
     #expect(
         try catalog.appliedMigrations() == [
-            "v1-instances-snapshots-images", "v2-journal-audit", "v3-snapshot-policies",
+            "v1-instances-snapshots-images", "v2-journal-audit", "v3-snapshot-policies", "v4-drive-cache",
         ])
     #expect(try catalog.journalMode() == "wal")
     // Reopening applies nothing new and keeps the data.
