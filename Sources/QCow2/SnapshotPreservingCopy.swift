@@ -198,6 +198,8 @@ struct SnapshotCopier {
         let maxClusters = layers.map { og.clustersFor(bytes: $0.diskSize) }.max() ?? 0
         var c: UInt64 = 0
         while c < maxClusters {
+            // The copy goes to a new file its caller removes on any error: stopping is always safe.
+            try Cancellation.check()
             for k in layers.indices where c < og.clustersFor(bytes: layers[k].diskSize) {
                 let end = roundUp(layers[k].diskSize, scs)
                 try copyCluster(&layers[k], output: c * cs, source: c * cs, sourceEnd: end)
@@ -209,6 +211,7 @@ struct SnapshotCopier {
             let end = l.sourceVMStart + roundUp(l.vmStateSize, scs)
             var done: UInt64 = 0
             while done < l.vmStateSize {
+                try Cancellation.check()
                 try copyCluster(
                     &layers[k], output: l.outputVMStart + done, source: l.sourceVMStart + done, sourceEnd: end)
                 done += cs

@@ -43,6 +43,9 @@ public struct ToolResult: Sendable, CustomStringConvertible {
     public let timedOut: Bool
     /// How long it ran.
     public let duration: Duration
+    /// With `interrupt:`, how long the program took to end after the signal; nil when it ended
+    /// before the signal was sent.
+    public var exitAfterSignal: Duration? = nil
 
     /// Standard output decoded as UTF-8 (invalid bytes replaced).
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
@@ -131,11 +134,13 @@ public enum Tool {
     ///   - environment: extra environment variables, added to this process's.
     ///   - stdin: bytes for standard input; `/dev/null` when nil.
     ///   - timeout: the time limit (default 60 s).
+    ///   - interrupt: sends `signal` after `after` if the program still runs (Ctrl-C tests);
+    ///     ``ToolResult/exitAfterSignal`` then tells how long it took to end.
     /// - Returns: the result, whatever the exit status; use ``ToolResult/checked(status:)``.
     /// - Throws: ``ToolError/missing(program:hint:)`` (or cancellation), or a launch error.
     public static func run(
         _ program: String, _ arguments: [String], cwd: String? = nil, environment: [String: String] = [:],
-        stdin: Data? = nil, timeout: Duration = .seconds(60)
+        stdin: Data? = nil, timeout: Duration = .seconds(60), interrupt: (signal: Int32, after: Duration)? = nil
     ) throws -> ToolResult {
         let executable = try require(program)
         let io = try Scratch(label: "io", removeAlways: true)
@@ -179,6 +184,13 @@ public enum Tool {
         let start = clock.now
         try process.run()
         var timedOut = false
+        var signalledAt: ContinuousClock.Instant?
+        if let interrupt, done.wait(timeout: .now() + interrupt.after.timeInterval) == .timedOut {
+            signalledAt = clock.now
+            #if canImport(Glibc)
+                kill(process.processIdentifier, interrupt.signal)
+            #endif
+        }
         if done.wait(timeout: .now() + timeout.timeInterval) == .timedOut {
             timedOut = true
             process.terminate()
@@ -189,7 +201,8 @@ public enum Tool {
                 done.wait()
             }
         }
-        let duration = clock.now - start
+        let end = clock.now
+        let duration = end - start
         let status =
             process.terminationReason == .uncaughtSignal
             ? 128 + process.terminationStatus : process.terminationStatus
@@ -197,7 +210,7 @@ public enum Tool {
             executable: executable, arguments: arguments, status: status,
             stdout: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(),
             stderr: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(),
-            timedOut: timedOut, duration: duration)
+            timedOut: timedOut, duration: duration, exitAfterSignal: signalledAt.map { end - $0 })
     }
 }
 

@@ -24,6 +24,7 @@ public enum Comparer {
         var offset: UInt64 = 0
         progress(0)
         while offset < common {
+            try Cancellation.check()
             let want = min(UInt64(chunk), common - offset)
             let sa = try status(a, offset, want)
             let sb = try status(b, offset, want)
@@ -42,6 +43,7 @@ public enum Comparer {
         // The larger image's tail must read as zeros.
         let larger = sizeA > sizeB ? a : b
         while offset < total {
+            try Cancellation.check()
             let want = min(UInt64(chunk), total - offset)
             let s = try status(larger, offset, want)
             let n = min(s.length, want)
@@ -90,6 +92,7 @@ public enum Measurer {
                 required = 0
                 var offset: UInt64 = 0
                 while offset < ssize {
+                    try Cancellation.check()
                     let e = try source.chainStatus(at: offset, maxLength: ssize - offset)
                     if !e.zero && e.data { required += e.length }
                     offset += e.length
@@ -112,6 +115,7 @@ public enum Measurer {
             } else {
                 var offset: UInt64 = 0
                 while offset < ssize {
+                    try Cancellation.check()
                     let e = try source.chainStatus(at: offset, maxLength: ssize - offset)
                     var pnum = e.length
                     if !e.zero && e.data && e.present {

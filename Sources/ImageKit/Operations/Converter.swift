@@ -45,21 +45,40 @@ public enum Converter {
     /// Bytes processed per step: a whole number of clusters, large enough for sequential I/O.
     static let chunk = 4 << 20
 
+    /// On cancellation (``OperationCancelled``, Ctrl-C) the output is flushed as far as it was
+    /// written; an output this call created (no `-n`) is then removed, as it is no usable copy.
     public static func convert(
         _ source: ConvertSource, to target: ConvertTarget, progress: (Double) -> Void = { _ in }
+    ) throws {
+        do {
+            try convertOnce(source, to: target, progress: progress)
+        } catch {
+            // Whatever error ended the copy, a signal is what the user asked for.
+            if Cancellation.isRequested && !target.skipCreate { try? FileReplacement.remove(target.path) }
+            throw error
+        }
+    }
+
+    static func convertOnce(
+        _ source: ConvertSource, to target: ConvertTarget, progress: (Double) -> Void
     ) throws {
         let disk = source.disk
         let size = disk.virtualSize
         switch target.format {
         case .raw:
             let device = try openTarget(target)
-            if target.skipCreate {
-                try copyRaw(disk, size: size, to: device, progress: progress)
-            } else {
-                try device.setLength(0)
-                try disk.exportRaw(to: device, options: rawOptions(target)) { done, total in
-                    progress(total == 0 ? 100 : Double(done) * 100 / Double(total))
+            do {
+                if target.skipCreate {
+                    try copyRaw(disk, size: size, to: device, progress: progress)
+                } else {
+                    try device.setLength(0)
+                    try disk.exportRaw(to: device, options: rawOptions(target)) { done, total in
+                        progress(total == 0 ? 100 : Double(done) * 100 / Double(total))
+                    }
                 }
+            } catch {
+                if Cancellation.isRequested { try? device.flush() }
+                throw error
             }
             try device.flush()
         case .qcow2:
@@ -77,7 +96,14 @@ public enum Converter {
                 image = try ImageCreator.createQCow2(
                     path: target.path, options: options, openAfter: true, flushes: target.flushes)
             }
-            try copy(disk, into: image, target: target, progress: progress)
+            do {
+                try copy(disk, into: image, target: target, progress: progress)
+            } catch {
+                // Stopped between whole steps: the metadata of what was written goes to disk in
+                // the engine's crash-safe order, so the output checks clean.
+                if Cancellation.isRequested { try? image.close() }
+                throw error
+            }
             try image.close()
         }
         progress(100)
@@ -106,6 +132,7 @@ public enum Converter {
         var buffer = [UInt8](repeating: 0, count: chunk)
         var offset: UInt64 = 0
         while offset < size {
+            try Cancellation.check()
             let n = Int(min(UInt64(chunk), size - offset))
             try disk.read(into: &buffer, range: 0..<n, at: offset)
             try device.write(buffer, range: 0..<n, at: offset)
@@ -163,7 +190,13 @@ public enum Converter {
         }
         var failure: (any Error)?
         loop: while true {
-            switch steps.take() {
+            let next = steps.take()
+            if failure == nil, let signal = Cancellation.requestedSignal {
+                // Stop between steps; the reader sees `stop` and ends the queue.
+                failure = OperationCancelled(signal: signal)
+                stop.set()
+            }
+            switch next {
             case .end:
                 break loop
             case .failed(let error):
@@ -221,6 +254,7 @@ public enum Converter {
         }
 
         while offset < size && !stop.isSet {
+            try Cancellation.check()
             let want = UInt64(min(UInt64(step), size - offset))
             let status =
                 target.copyTopLayerOnly
