@@ -50,23 +50,26 @@ public enum Converter {
     public static func convert(
         _ source: ConvertSource, to target: ConvertTarget, progress: (Double) -> Void = { _ in }
     ) throws {
+        var created = false
         do {
-            try convertOnce(source, to: target, progress: progress)
+            try convertOnce(source, to: target, progress: progress, created: &created)
         } catch {
             // Whatever error ended the copy, a signal is what the user asked for.
-            if Cancellation.isRequested && !target.skipCreate { try? FileReplacement.remove(target.path) }
+            if Cancellation.isRequested && created { try? FileReplacement.remove(target.path) }
             throw error
         }
     }
 
+    /// - Parameter created: set once this call has created (or truncated) the output file.
     static func convertOnce(
-        _ source: ConvertSource, to target: ConvertTarget, progress: (Double) -> Void
+        _ source: ConvertSource, to target: ConvertTarget, progress: (Double) -> Void, created: inout Bool
     ) throws {
         let disk = source.disk
         let size = disk.virtualSize
         switch target.format {
         case .raw:
             let device = try openTarget(target)
+            created = !target.skipCreate
             do {
                 if target.skipCreate {
                     try copyRaw(disk, size: size, to: device, progress: progress)
@@ -95,6 +98,7 @@ public enum Converter {
             } else {
                 image = try ImageCreator.createQCow2(
                     path: target.path, options: options, openAfter: true, flushes: target.flushes)
+                created = true
             }
             do {
                 try copy(disk, into: image, target: target, progress: progress)

@@ -35,9 +35,10 @@ public enum VMImgMain {
             if command is any CancellableCommand { Cancellation.installSignalHandlers() }
             do {
                 try command.run()
-            } catch where Cancellation.isRequested {
+            } catch {
                 // Whatever the command threw on its way out (often wrapped), the signal is the story.
-                interrupted()
+                if Cancellation.isRequested { interrupted() }
+                throw error
             }
             // A signal that came after the last check: the work is done, but the caller asked us
             // to stop, and a script running us must see it.
