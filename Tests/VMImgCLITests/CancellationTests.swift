@@ -64,17 +64,20 @@ struct ScanImage {
             header.replaceSubrange(128..<(128 + name.count), with: name)
         }
 
+        // Tables as big-endian words, turned into bytes in one copy (a byte loop over 2 M
+        // entries takes seconds in a debug build).
         let copied: UInt64 = 1 << 63
-        var l1 = [UInt8](repeating: 0, count: l1Clusters * cs)
-        for i in 0..<l1Size { put(UInt64((l2Start + i) * cs) | copied, 8, at: i * 8, in: &l1) }
-        var table = [UInt8](repeating: 0, count: tableClusters * cs)
-        for b in 0..<blocks { put(UInt64((blockStart + b) * cs), 8, at: b * 8, in: &table) }
-        var refcounts = [UInt8](repeating: 0, count: blocks * cs)
-        for c in 0..<total { refcounts[c * 2 + 1] = 1 }
-        var l2 = [UInt8](repeating: 0, count: l1Size * cs)
+        var l1Words = [UInt64](repeating: 0, count: l1Clusters * cs / 8)
+        for i in 0..<l1Size { l1Words[i] = (UInt64((l2Start + i) * cs) | copied).bigEndian }
+        var tableWords = [UInt64](repeating: 0, count: tableClusters * cs / 8)
+        for b in 0..<blocks { tableWords[b] = UInt64((blockStart + b) * cs).bigEndian }
+        var refcountWords = [UInt16](repeating: 0, count: blocks * cs / 2)
+        for c in 0..<total { refcountWords[c] = UInt16(1).bigEndian }
+        var l2Words = [UInt64](repeating: 0, count: l1Size * cs / 8)
         for g in stride(from: 0, to: guestClusters, by: 2) {
-            put(UInt64((dataStart + g / 2) * cs) | copied, 8, at: g * 8, in: &l2)
+            l2Words[g] = (UInt64((dataStart + g / 2) * cs) | copied).bigEndian
         }
+        func bytes<T>(_ words: [T]) -> Data { words.withUnsafeBufferPointer { Data(buffer: $0) } }
         let filled = min(filledClusters, dataClusters)
         var data = [UInt8](repeating: 0, count: filled * cs)
         for i in 0..<data.count { data[i] = UInt8(truncatingIfNeeded: i / cs &* 7 &+ 1) }
@@ -82,11 +85,12 @@ struct ScanImage {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try #require(FileHandle(forWritingAtPath: path))
         defer { try? handle.close() }
-        for (offset, bytes) in [
-            (0, header), (l1Start, l1), (tableStart, table), (blockStart, refcounts), (l2Start, l2), (dataStart, data),
+        for (offset, contents) in [
+            (0, Data(header)), (l1Start, bytes(l1Words)), (tableStart, bytes(tableWords)),
+            (blockStart, bytes(refcountWords)), (l2Start, bytes(l2Words)), (dataStart, Data(data)),
         ] {
             try handle.seek(toOffset: UInt64(offset * cs))
-            try handle.write(contentsOf: bytes)
+            try handle.write(contentsOf: contents)
         }
         try handle.truncate(atOffset: UInt64(total * cs))
     }
