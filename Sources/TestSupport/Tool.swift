@@ -186,10 +186,24 @@ public enum Tool {
         var timedOut = false
         var signalledAt: ContinuousClock.Instant?
         if let interrupt, done.wait(timeout: .now() + interrupt.after.timeInterval) == .timedOut {
-            signalledAt = clock.now
-            #if canImport(Glibc)
-                kill(process.processIdentifier, interrupt.signal)
-            #endif
+            // A loaded machine can take longer than `after` to start a big debug binary: wait (up
+            // to 10 s) until it catches the signal, or the test would only see the default action.
+            let pid = process.processIdentifier
+            let deadline = clock.now + .seconds(10)
+            var ended = false
+            while clock.now < deadline && !catches(pid: pid, signal: interrupt.signal) {
+                if done.wait(timeout: .now() + 0.02) == .success {
+                    done.signal()
+                    ended = true
+                    break
+                }
+            }
+            if !ended {
+                signalledAt = clock.now
+                #if canImport(Glibc)
+                    kill(pid, interrupt.signal)
+                #endif
+            }
         }
         if done.wait(timeout: .now() + timeout.timeInterval) == .timedOut {
             timedOut = true
@@ -212,6 +226,16 @@ public enum Tool {
             stderr: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(),
             timedOut: timedOut, duration: duration, exitAfterSignal: signalledAt.map { end - $0 })
     }
+}
+
+/// Whether process `pid` has a handler for `signal` (the SigCgt mask in /proc/PID/status; false
+/// when unreadable).
+func catches(pid: Int32, signal: Int32) -> Bool {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+        let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16)
+    else { return false }
+    return mask & (UInt64(1) << UInt64(signal - 1)) != 0
 }
 
 extension Duration {
