@@ -15,6 +15,10 @@ let package = Package(
         .library(name: "QCow2Format", targets: ["QCow2Format"]),
         .library(name: "QCow2", targets: ["QCow2"]),
         .library(name: "ImageKit", targets: ["ImageKit"]),
+        // For Sanitize/ (the engine's suites under ASan/TSan without the rest of the product).
+        .library(name: "BlockIO", targets: ["BlockIO"]),
+        .library(name: "Codecs", targets: ["Codecs"]),
+        .library(name: "TestSupport", targets: ["TestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -1,3 +1,4 @@
+import BlockIO
 import QCow2
 
 /// The state of a run of guest bytes through a whole backing chain, as `qemu-img map` prints it.
@@ -65,6 +66,7 @@ extension VirtualDisk {
         var extents: [ChainExtent] = []
         var offset = start
         while offset < end {
+            try Cancellation.check()
             let e = try chainStatus(at: offset, maxLength: end - offset)
             guard e.length > 0 else { break }
             if let last = extents.last, last.canMerge(e) {

@@ -63,6 +63,13 @@ public enum ImageCommit {
         var buffer = [UInt8](repeating: 0, count: options.chunkSize)
         var offset: UInt64 = 0
         while offset < size {
+            do {
+                try Cancellation.check()
+            } catch {
+                // The overlay is untouched until the end; what reached the base is kept, durably.
+                try base.flush()
+                throw error
+            }
             let e = try top.chainStatus(at: offset, maxLength: min(UInt64(options.chunkSize), size - offset))
             let n = Int(e.length)
             // Only what a layer above the base decided is copied.

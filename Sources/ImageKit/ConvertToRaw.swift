@@ -24,6 +24,7 @@ extension VirtualDisk {
         var buffer = [UInt8](repeating: 0, count: options.chunkSize)
         var offset: UInt64 = 0
         while offset < size {
+            try Cancellation.check()
             let count = Int(min(UInt64(options.chunkSize), size - offset))
             // Skip what the chain knows to be zero without reading it (active layer only).
             if read == nil {

@@ -36,7 +36,14 @@ public enum ImageRebase {
                 newBacking = try ImageOpener.open(resolved, options: backingOptions)
                 format = format ?? newBacking?.formatName
             }
-            try copyDifferences(image, oldBacking: image.backingDisk, newBacking: newBacking, progress: progress)
+            do {
+                try copyDifferences(image, oldBacking: image.backingDisk, newBacking: newBacking, progress: progress)
+            } catch let error as OperationCancelled {
+                // Clusters copied so far read as they did through the old backing file, which stays
+                // in the header: the image is unchanged for its guest. Keep them, durably.
+                try image.flush()
+                throw error
+            }
             try image.flush()
         }
         try setBacking(path, backingFile: backingFile, backingFormat: backingFile.isEmpty ? nil : format)
@@ -52,7 +59,9 @@ public enum ImageRebase {
         var oldBytes = [UInt8](repeating: 0, count: Int(cs))
         var newBytes = [UInt8](repeating: 0, count: Int(cs))
         var offset: UInt64 = 0
+        var poll = CancellationPoll(every: 64)
         while offset < size {
+            try Cancellation.check()
             let status = try image.blockStatus(at: offset, maxLength: size - offset)
             let length = max(1, min(status.length, size - offset))
             guard case .unallocated = status.kind else {
@@ -62,6 +71,7 @@ public enum ImageRebase {
             let end = offset + length
             var pos = offset
             while pos < end {
+                try poll.check()
                 let n = Int(min(cs - pos % cs, end - pos))
                 try read(oldBacking, into: &oldBytes, count: n, at: pos)
                 try read(newBacking, into: &newBytes, count: n, at: pos)

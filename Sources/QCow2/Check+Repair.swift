@@ -77,7 +77,15 @@ extension QCow2State {
     {
         var highest: UInt64 = 0
         var wrote = false
+        var poll = CancellationPoll()
         for i in 0..<run.imrt.count {
+            do {
+                try poll.check()
+            } catch {
+                // Each fix is a whole refcount: the ones made so far are kept, durably.
+                if wrote { try file.flush() }
+                throw error
+            }
             guard let onDisk = checkOnDiskRefcount(&run, cluster: i, file: file) else { continue }
             let expected = run.imrt[i]
             if onDisk > 0 || expected > 0 { highest = UInt64(i) }
@@ -125,6 +133,12 @@ extension QCow2State {
             let l1Entry = l1[i]
             let l2Offset = l1Entry & L1Entry.offsetMask
             guard l2Offset != 0 else { continue }
+            do {
+                try Cancellation.check()
+            } catch {
+                if wrote { try file.flush() }
+                throw error
+            }
             var scratch = CheckRun(fix: [], geometry: g)
             if let refcount = checkOnDiskRefcount(
                 &scratch, cluster: Int(l2Offset >> UInt64(g.clusterBits)), file: file),

@@ -27,6 +27,8 @@ extension QCow2State {
         let preCompare = run.res
         var highest = try compareRefcounts(&run, fix: [], file: file)
         if run.rebuild && run.fix.contains(.errors) {
+            // The last point to stop: the rebuild itself runs to the header switch.
+            try Cancellation.check()
             let old = run.res
             var freshLeaks = 0
             run.log("Rebuilding refcount structure")
@@ -162,6 +164,8 @@ extension QCow2State {
             }
         }
         for entry in table where entry != 0 {
+            // Between L2 tables: the walk only reads (a fix inside checkL2 is one complete entry).
+            try Cancellation.check()
             if entry & L1Entry.reservedMask != 0 {
                 run.log("ERROR found L1 entry with reserved bits set: \(hex(entry))")
                 run.res.corruptions += 1
@@ -286,7 +290,9 @@ extension QCow2State {
     /// referenced exactly once; `-r all` extends the file for a block past its end.
     mutating func checkRefcountBlocks(_ run: inout CheckRun, fix: QCow2RepairMode, file: any BlockDevice) throws {
         let cs = UInt64(geometry.clusterSize)
+        var poll = CancellationPoll()
         for (i, raw) in refcountTable.enumerated() {
+            try poll.check()
             let offset = raw & 0xffff_ffff_ffff_fe00
             let cluster = offset >> UInt64(geometry.clusterBits)
             if raw & 0x1ff != 0 {

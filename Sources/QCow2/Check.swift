@@ -141,10 +141,10 @@ extension QCow2Image {
             // Cached metadata and deferred decrements must be on disk before refcounts are compared.
             if isWritable { try s.flushMetadata(file: file, dataFile: dataFile) }
             var out = QCow2CheckResult()
-            var (counts, failure) = s.checkLocked(fix: repair, file: file, messages: &out.messages)
+            var (counts, failure) = try s.checkLocked(fix: repair, file: file, messages: &out.messages)
             if recheck && failure == nil && (counts.corruptionsFixed > 0 || counts.leaksFixed > 0) {
                 let fixed = (counts.corruptionsFixed, counts.leaksFixed)
-                (counts, failure) = s.checkLocked(fix: [], file: file, messages: &out.messages)
+                (counts, failure) = try s.checkLocked(fix: [], file: file, messages: &out.messages)
                 (counts.corruptionsFixed, counts.leaksFixed) = fixed
             }
             out.failure = failure?.reason
@@ -164,7 +164,7 @@ extension QCow2Image {
         guard isWritable, header.incompatibleFeatures.contains(.dirty) else { return nil }
         return try state.withLock { s in
             var out = QCow2CheckResult()
-            let (counts, failure) = s.checkLocked(fix: .all, file: file, messages: &out.messages)
+            let (counts, failure) = try s.checkLocked(fix: .all, file: file, messages: &out.messages)
             if failure != nil || counts.checkErrors > 0 {
                 throw QCow2Error.invalid(
                     field: "dirty bit",
@@ -179,9 +179,11 @@ extension QCow2Image {
 extension QCow2State {
     /// One pass of QEMU's `qcow2_co_check_locked`: snapshot table checks, refcount check (with
     /// repair), then clearing the dirty and corrupt bits when repairing left no corruption.
+    /// - Throws: only ``OperationCancelled`` (every other failure is in the result, as in QEMU);
+    ///   repairs made so far are durable, and the dirty and corrupt bits stay as they were.
     mutating func checkLocked(
         fix: QCow2RepairMode, file: any BlockDevice, messages: inout [String]
-    ) -> (CheckCounts, CheckFailure?) {
+    ) throws(OperationCancelled) -> (CheckCounts, CheckFailure?) {
         var result = CheckCounts()
         var snapshotCounts = CheckCounts()
         // qcow2_check_read_snapshot_table: v3 entries need at least 16 bytes of extra data.
@@ -199,6 +201,8 @@ extension QCow2State {
             failure = nil
         } catch let error as CheckFailure {
             failure = error
+        } catch let error as OperationCancelled {
+            throw error
         } catch {
             run.res.checkErrors += 1
             failure = CheckFailure(error)

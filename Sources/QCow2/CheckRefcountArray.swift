@@ -30,7 +30,9 @@ struct RefcountArray {
         guard newCount <= maxEntries else { throw .noMemory }
         let raw = ((newCount << order) + 7) / 8
         let size = (raw + clusterSize - 1) / clusterSize * clusterSize
-        if size > bytes.count { bytes.append(contentsOf: repeatElement(0, count: size - bytes.count)) }
+        // One zero-filled array, not an element-wise append: the latter took seconds in debug
+        // builds for a million clusters, before the walk could notice a Ctrl-C.
+        if size > bytes.count { bytes += [UInt8](repeating: 0, count: size - bytes.count) }
         count = newCount
     }
 

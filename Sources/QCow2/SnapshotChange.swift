@@ -108,6 +108,8 @@ extension QCow2State {
         let bits = UInt64(geometry.clusterBits)
         let stride = geometry.extendedL2 ? 2 : 1
         for (l2, c) in coefficients.sorted(by: { $0.key < $1.key }) where c != 0 {
+            // Planning only reads: stopping here leaves the image untouched.
+            try Cancellation.check()
             change.deltas.add(l2 >> bits, c)
             let table = try scanL2(l2, file: file)
             var i = 0
@@ -131,7 +133,9 @@ extension QCow2State {
         var start = change.cursor
         var run = 0
         var cluster = change.cursor
+        var poll = CancellationPoll()
         while run < count {
+            try poll.check()
             if try oldRefcount(cluster, &change, file: file) == 0 && change.deltas.delta(cluster) == 0
                 && pendingDecrements[cluster] == nil
             {
@@ -178,6 +182,7 @@ extension QCow2State {
         for index in l1.indices {
             let l2 = l1[index] & L1Entry.offsetMask
             guard l2 != 0, !fixedInPlace.contains(l2) else { continue }
+            try Cancellation.check()
             let table = try scanL2(l2, file: file)
             let inOld = oldActive.contains(l2)
             var fixed = table

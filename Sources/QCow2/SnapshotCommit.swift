@@ -78,6 +78,7 @@ extension QCow2State {
         var currentIndex = UInt64.max
         var current: [UInt8] = []
         for (key, page) in change.deltas.pages.sorted(by: { $0.key < $1.key }) {
+            try Cancellation.check()
             let base = key << RefcountDeltas.pageBits
             for (i, d) in page.enumerated() where d != 0 {
                 let cluster = base + UInt64(i)
@@ -155,7 +156,11 @@ extension QCow2State {
         for (_, block) in shadow.blocks { writes.append((block.offset, block.bytes)) }
         writes.append((shadow.tableOffset, tableBytes(shadow.table)))
         writes.sort { $0.offset < $1.offset }
-        for w in writes { try file.write(w.bytes, at: w.offset) }
+        for w in writes {
+            // Before step 2 a stop leaves the old state (as a kill would).
+            try Cancellation.check()
+            try file.write(w.bytes, at: w.offset)
+        }
         try file.flush()
 
         // Step 2: the switch.

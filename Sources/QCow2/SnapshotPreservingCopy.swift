@@ -202,6 +202,8 @@ struct SnapshotCopier {
             let end = roundUp(layers[k].diskSize, scs)
             var c: UInt64 = 0
             while c < clusters {
+                // The copy goes to a new file its caller removes on any error: stopping is always safe.
+                try Cancellation.check()
                 try copyCluster(&layers[k], output: c * cs, source: c * cs, sourceEnd: end)
                 c += 1
             }
@@ -211,6 +213,7 @@ struct SnapshotCopier {
             let end = l.sourceVMStart + roundUp(l.vmStateSize, scs)
             var done: UInt64 = 0
             while done < l.vmStateSize {
+                try Cancellation.check()
                 try copyCluster(
                     &layers[k], output: l.outputVMStart + done, source: l.sourceVMStart + done, sourceEnd: end)
                 done += cs

@@ -81,6 +81,7 @@ extension QCow2State {
         for raw in l1 {
             let l2 = raw & L1Entry.offsetMask
             guard l2 != 0 else { continue }
+            try Cancellation.check()
             result.append(l2 >> bits)
             let table = try scanL2(l2, file: file)
             var i = 0

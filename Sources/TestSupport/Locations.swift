@@ -47,16 +47,18 @@ extension Tool {
         return try require("vmimg")
     }
 
-    /// Runs the built `vmimg` with `arguments` (see ``vmimgBinary()`` and ``run(_:_:cwd:environment:stdin:timeout:)``).
+    /// Runs the built `vmimg` with `arguments` (see ``vmimgBinary()`` and ``run(_:_:cwd:environment:stdin:timeout:interrupt:)``).
     /// - Parameters:
     ///   - arguments: the command line after `vmimg`.
     ///   - cwd: the working directory.
     ///   - timeout: the time limit.
+    ///   - interrupt: a signal to send after a delay (see ``run(_:_:cwd:environment:stdin:timeout:interrupt:)``).
     /// - Returns: the result, whatever the exit status.
     /// - Throws: as ``vmimgBinary()`` or the run.
-    public static func vmimg(_ arguments: [String], cwd: String? = nil, timeout: Duration = .seconds(60)) throws
-        -> ToolResult
-    {
-        try run(try vmimgBinary(), arguments, cwd: cwd, timeout: timeout)
+    public static func vmimg(
+        _ arguments: [String], cwd: String? = nil, timeout: Duration = .seconds(60),
+        interrupt: (signal: Int32, after: Duration)? = nil
+    ) throws -> ToolResult {
+        try run(try vmimgBinary(), arguments, cwd: cwd, timeout: timeout, interrupt: interrupt)
     }
 }

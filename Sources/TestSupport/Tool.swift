@@ -43,6 +43,9 @@ public struct ToolResult: Sendable, CustomStringConvertible {
     public let timedOut: Bool
     /// How long it ran.
     public let duration: Duration
+    /// With `interrupt:`, how long the program took to end after the signal; nil when it ended
+    /// before the signal was sent.
+    public var exitAfterSignal: Duration? = nil
 
     /// Standard output decoded as UTF-8 (invalid bytes replaced).
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
@@ -131,11 +134,13 @@ public enum Tool {
     ///   - environment: extra environment variables, added to this process's.
     ///   - stdin: bytes for standard input; `/dev/null` when nil.
     ///   - timeout: the time limit (default 60 s).
+    ///   - interrupt: sends `signal` after `after` if the program still runs (Ctrl-C tests);
+    ///     ``ToolResult/exitAfterSignal`` then tells how long it took to end.
     /// - Returns: the result, whatever the exit status; use ``ToolResult/checked(status:)``.
     /// - Throws: ``ToolError/missing(program:hint:)`` (or cancellation), or a launch error.
     public static func run(
         _ program: String, _ arguments: [String], cwd: String? = nil, environment: [String: String] = [:],
-        stdin: Data? = nil, timeout: Duration = .seconds(60)
+        stdin: Data? = nil, timeout: Duration = .seconds(60), interrupt: (signal: Int32, after: Duration)? = nil
     ) throws -> ToolResult {
         let executable = try require(program)
         let io = try Scratch(label: "io", removeAlways: true)
@@ -179,6 +184,27 @@ public enum Tool {
         let start = clock.now
         try process.run()
         var timedOut = false
+        var signalledAt: ContinuousClock.Instant?
+        if let interrupt, done.wait(timeout: .now() + interrupt.after.timeInterval) == .timedOut {
+            // A loaded machine can take longer than `after` to start a big debug binary: wait (up
+            // to 10 s) until it catches the signal, or the test would only see the default action.
+            let pid = process.processIdentifier
+            let deadline = clock.now + .seconds(10)
+            var ended = false
+            while clock.now < deadline && !catches(pid: pid, signal: interrupt.signal) {
+                if done.wait(timeout: .now() + 0.02) == .success {
+                    done.signal()
+                    ended = true
+                    break
+                }
+            }
+            if !ended {
+                signalledAt = clock.now
+                #if canImport(Glibc)
+                    kill(pid, interrupt.signal)
+                #endif
+            }
+        }
         if done.wait(timeout: .now() + timeout.timeInterval) == .timedOut {
             timedOut = true
             process.terminate()
@@ -189,7 +215,8 @@ public enum Tool {
                 done.wait()
             }
         }
-        let duration = clock.now - start
+        let end = clock.now
+        let duration = end - start
         let status =
             process.terminationReason == .uncaughtSignal
             ? 128 + process.terminationStatus : process.terminationStatus
@@ -197,8 +224,18 @@ public enum Tool {
             executable: executable, arguments: arguments, status: status,
             stdout: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(),
             stderr: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(),
-            timedOut: timedOut, duration: duration)
+            timedOut: timedOut, duration: duration, exitAfterSignal: signalledAt.map { end - $0 })
     }
+}
+
+/// Whether process `pid` has a handler for `signal` (the SigCgt mask in /proc/PID/status; false
+/// when unreadable).
+func catches(pid: Int32, signal: Int32) -> Bool {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+        let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16)
+    else { return false }
+    return mask & (UInt64(1) << UInt64(signal - 1)) != 0
 }
 
 extension Duration {

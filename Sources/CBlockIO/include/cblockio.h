@@ -11,6 +11,7 @@
 #include "cblockio_stat.h"
 #include "cblockio_socket.h"
 #include "cblockio_rename.h"
+#include "cblockio_cancel.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,3 +1,4 @@
+import BlockIO
 import QCow2
 import QCow2Format
 
@@ -111,7 +112,10 @@ public enum Amender {
     }
 
     /// Opens the image, runs `body`, closes it; the handle is gone when this returns.
+    /// One open-change-close step. Each step runs to its end once started (a refcount-width
+    /// change or a downgrade is one switch); a signal stops amend between steps.
     static func phase(_ open: () throws -> QCow2Image, _ body: (QCow2Image) throws -> Void) throws {
+        try Cancellation.check()
         let image = try open()
         try body(image)
         try image.close()

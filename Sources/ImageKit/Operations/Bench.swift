@@ -130,7 +130,7 @@ public enum Bench {
                 case stop
             }
             let job: Job = state.withLock { s in
-                if s.failure != nil { return .stop }
+                if s.failure != nil || Cancellation.isRequested { return .stop }
                 if s.draining {
                     // The flush at a drain boundary starts once everything issued has completed.
                     if s.inFlight == 0 && !s.flushing {
@@ -228,6 +228,11 @@ public enum Bench {
         }
         group.wait()
         let elapsed = clock.now - start
+        if let signal = Cancellation.requestedSignal {
+            // Requests already completed were acknowledged: make them durable before stopping.
+            if p.write { try? target.flush() }
+            throw OperationCancelled(signal: signal)
+        }
         if let failure = state.withLock({ $0.failure }) {
             throw ImageError(.io, "Failed request: \(ImageError.reason(failure))")
         }

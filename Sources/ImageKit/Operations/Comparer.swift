@@ -30,6 +30,7 @@ public enum Comparer {
         var bufB = [UInt8](repeating: 0, count: chunk)
         var offset: UInt64 = 0
         while offset < common {
+            try Cancellation.check()
             let sa = try status(a, offset, sizeA - offset)
             let sb = try status(b, offset, sizeB - offset)
             var n = min(sa.length, sb.length, common - offset)
@@ -60,6 +61,7 @@ public enum Comparer {
         let larger = sizeA > sizeB ? a : b
         if sizeA != sizeB { sizeMismatch() }
         while offset < total {
+            try Cancellation.check()
             let s = try status(larger, offset, total - offset)
             var n = min(s.length, total - offset)
             if s.present && !s.zero {
@@ -120,6 +122,7 @@ public enum Measurer {
                 required = 0
                 var offset: UInt64 = 0
                 while offset < ssize {
+                    try Cancellation.check()
                     let e = try source.chainStatus(at: offset, maxLength: ssize - offset)
                     if !e.zero && e.data { required += e.length }
                     offset += e.length
@@ -142,6 +145,7 @@ public enum Measurer {
             } else {
                 var offset: UInt64 = 0
                 while offset < ssize {
+                    try Cancellation.check()
                     let e = try source.chainStatus(at: offset, maxLength: ssize - offset)
                     var pnum = e.length
                     if !e.zero && e.data && e.present {

@@ -45,30 +45,52 @@ public enum Converter {
     /// Bytes processed per step: a whole number of clusters, large enough for sequential I/O.
     static let chunk = 4 << 20
 
+    /// On cancellation (``OperationCancelled``, Ctrl-C) the output is flushed as far as it was
+    /// written; an output this call created (no `-n`) is then removed, as it is no usable copy.
     public static func convert(
         _ source: ConvertSource, to target: ConvertTarget, progress: (Double) -> Void = { _ in }
+    ) throws {
+        var created = false
+        do {
+            try convertOnce(source, to: target, progress: progress, created: &created)
+        } catch {
+            // Whatever error ended the copy, a signal is what the user asked for.
+            if Cancellation.isRequested && created { try? FileReplacement.remove(target.path) }
+            throw error
+        }
+    }
+
+    /// - Parameter created: set once this call has created (or truncated) the output file.
+    static func convertOnce(
+        _ source: ConvertSource, to target: ConvertTarget, progress: (Double) -> Void, created: inout Bool
     ) throws {
         let disk = source.disk
         let size = disk.virtualSize
         switch target.format {
         case .raw:
             let device = try openTarget(target)
-            if target.skipCreate || target.sparseSize == 0 {
-                // `-n`: the target may hold anything; `-S 0`: qemu-img writes every byte.
-                try copyRaw(disk, size: size, to: device, progress: progress)
-            } else {
-                try device.setLength(size)
-                // qemu-img allocates the first block of every raw file it creates (for alignment
-                // probing); the same block is allocated here, data may overwrite it.
-                let first = Int(min(UInt64(rawGranule), size))
-                if first > 0 { try device.write([UInt8](repeating: 0, count: first), at: 0) }
-                let unit = rawGranule
-                try sequential(disk, unit: unit, target: target, progress: progress) {
-                    offset, length, buffer, zero, _ in
-                    try writeRaw(buffer, length: length, zero: zero, unit: unit, at: offset, to: device)
-                } zeroes: { _, _ in
-                    // The new file reads as zeros already.
+            created = !target.skipCreate
+            do {
+                if target.skipCreate || target.sparseSize == 0 {
+                    // `-n`: the target may hold anything; `-S 0`: qemu-img writes every byte.
+                    try copyRaw(disk, size: size, to: device, progress: progress)
+                } else {
+                    try device.setLength(size)
+                    // qemu-img allocates the first block of every raw file it creates (for alignment
+                    // probing); the same block is allocated here, data may overwrite it.
+                    let first = Int(min(UInt64(rawGranule), size))
+                    if first > 0 { try device.write([UInt8](repeating: 0, count: first), at: 0) }
+                    let unit = rawGranule
+                    try sequential(disk, unit: unit, target: target, progress: progress) {
+                        offset, length, buffer, zero, _ in
+                        try writeRaw(buffer, length: length, zero: zero, unit: unit, at: offset, to: device)
+                    } zeroes: { _, _ in
+                        // The new file reads as zeros already.
+                    }
                 }
+            } catch {
+                if Cancellation.isRequested { try? device.flush() }
+                throw error
             }
             try device.flush()
         case .qcow2:
@@ -85,9 +107,17 @@ public enum Converter {
             } else {
                 image = try ImageCreator.createQCow2(
                     path: target.path, options: options, openAfter: true, flushes: target.flushes)
+                created = true
             }
             image.reservesFileGrowth = true
-            try copy(disk, into: image, target: target, progress: progress)
+            do {
+                try copy(disk, into: image, target: target, progress: progress)
+            } catch {
+                // Stopped between whole steps: the metadata of what was written goes to disk in
+                // the engine's crash-safe order, so the output checks clean.
+                if Cancellation.isRequested { try? image.close() }
+                throw error
+            }
             try image.close()
         }
         progress(100)
@@ -162,6 +192,7 @@ public enum Converter {
         var buffer = [UInt8](repeating: 0, count: chunk)
         var offset: UInt64 = 0
         while offset < size {
+            try Cancellation.check()
             let n = Int(min(UInt64(chunk), size - offset))
             try disk.read(into: &buffer, range: 0..<n, at: offset)
             try device.write(buffer, range: 0..<n, at: offset)
@@ -249,7 +280,13 @@ public enum Converter {
         }
         var failure: (any Error)?
         loop: while true {
-            switch steps.take() {
+            let next = steps.take()
+            if failure == nil, let signal = Cancellation.requestedSignal {
+                // Stop between steps; the reader sees `stop` and ends the queue.
+                failure = OperationCancelled(signal: signal)
+                stop.set()
+            }
+            switch next {
             case .end:
                 break loop
             case .failed(let error):
@@ -312,6 +349,7 @@ public enum Converter {
         }
 
         while offset < size && !stop.isSet {
+            try Cancellation.check()
             let want = UInt64(min(UInt64(step), size - offset))
             let status =
                 target.copyTopLayerOnly

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlockIO
 
 /// The `vmimg` root command: qemu-img 7.2's subcommands with its flag spellings.
 public struct VMImgCommand: ParsableCommand {
@@ -31,7 +32,17 @@ public enum VMImgMain {
         let console = Console.current
         do {
             var command = try VMImgCommand.parseAsRoot(ResizeCommand.protectSize(arguments))
-            try command.run()
+            if command is any CancellableCommand { Cancellation.installSignalHandlers() }
+            do {
+                try command.run()
+            } catch {
+                // Whatever the command threw on its way out (often wrapped), the signal is the story.
+                if Cancellation.isRequested { interrupted() }
+                throw error
+            }
+            // A signal that came after the last check: the work is done, but the caller asked us
+            // to stop, and a script running us must see it.
+            if Cancellation.isRequested { interrupted() }
             return 0
         } catch let error as ReportedError {
             console.err(error.stderr)
@@ -52,4 +63,27 @@ public enum VMImgMain {
             return 1
         }
     }
+
+    /// After SIGINT/SIGTERM stopped a command: one line, then exit through the same signal (a
+    /// shell sees 130 or 143 and stops a script), as qemu-img, which has no handler, would.
+    static func interrupted() -> Never {
+        Console.current.err("vmimg: interrupted\n")
+        Cancellation.exit(signal: Cancellation.requestedSignal ?? 2)
+    }
 }
+
+/// Commands with long scans that stop at a safe point on SIGINT/SIGTERM (issue 6; Formats/cli.md
+/// "Interrupting a command"). Other commands keep the default action: the signal ends them at once.
+protocol CancellableCommand {}
+
+extension AmendCommand: CancellableCommand {}
+extension BenchCommand: CancellableCommand {}
+extension CheckCommand: CancellableCommand {}
+extension CommitCommand: CancellableCommand {}
+extension CompactCommand: CancellableCommand {}
+extension CompareCommand: CancellableCommand {}
+extension ConvertCommand: CancellableCommand {}
+extension MapCommand: CancellableCommand {}
+extension MeasureCommand: CancellableCommand {}
+extension RebaseCommand: CancellableCommand {}
+extension SnapshotCommand: CancellableCommand {}
