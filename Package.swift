@@ -31,8 +31,10 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // libdeflate inflates raw deflate about twice as fast as zlib (Samples/bench-codecs.sh).
         .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // ISA-L's igzip: a fast "will not compress" test before zlib (Sources/CIsal/shim.h).
+        .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         .target(name: "CBlockIO"),
-        .target(name: "Codecs", dependencies: ["CZlib", "CZstd", "CLibDeflate"], swiftSettings: safety),
+        .target(name: "Codecs", dependencies: ["CZlib", "CZstd", "CLibDeflate", "CIsal"], swiftSettings: safety),
         .target(name: "BlockIO", dependencies: ["CBlockIO"], swiftSettings: safety),
         .target(name: "QCow2Format", swiftSettings: safety),
         .target(name: "QCow2", dependencies: ["QCow2Format", "BlockIO", "Codecs"], swiftSettings: safety),

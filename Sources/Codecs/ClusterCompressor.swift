@@ -1,8 +1,10 @@
+import CIsal
 import CZlib
 import CZstd
 
-/// Compresses qcow2 clusters exactly as QEMU 7.2 does (`qcow2_co_compress`), so `convert -c`
-/// produces the same bytes and sizes as qemu-img.
+/// Compresses qcow2 clusters as QEMU 7.2 does (`qcow2_co_compress`), so `convert -c` produces the
+/// same bytes and sizes as qemu-img, except that near-random zlib clusters are stored plainly
+/// without running zlib (see ``incompressibleEntropy``).
 ///
 /// One compressor per thread: it keeps its `z_stream` or `ZSTD_CCtx` between clusters (reset,
 /// not re-created, which yields the same output as QEMU's fresh stream per cluster).
@@ -15,6 +17,17 @@ import CZstd
     public let clusterSize: Int
     private let zstream: UnsafeMutablePointer<z_stream>?
     private let cctx: OpaquePointer?
+    /// igzip's level 1 working memory (hash tables), for the incompressibility test.
+    private let isalLevelBuffer: UnsafeMutableRawBufferPointer?
+
+    /// Order-0 entropy (bits per byte) from which a zlib cluster is first tried with igzip level 1
+    /// (4 KiB window, output capped at `clusterSize - 1` like QEMU's): when even that does not fit,
+    /// the cluster is stored uncompressed without zlib. zlib level 6 takes as long to fail on
+    /// random data (~25 MB/s) as to compress text; igzip fails ~30× faster. Text and code sit at
+    /// 4-6.5 bits, so they go straight to zlib; uniform random clusters measure 7.6 (512 B) to 8.
+    /// The only clusters stored differently from QEMU are those where zlib 6 fits in
+    /// `clusterSize - 1` bytes and igzip 1 does not: near-random data within ~0.3% of the limit.
+    public static let incompressibleEntropy = 7.0
 
     /// Sets up a compressor.
     ///
@@ -39,10 +52,13 @@ import CZstd
             }
             unsafe zstream = stream
             unsafe cctx = nil
+            unsafe isalLevelBuffer = UnsafeMutableRawBufferPointer.allocate(
+                byteCount: Int(vmimg_isal_level1_buffer_size()), alignment: 64)
         case .zstd:
             guard let context = unsafe ZSTD_createCCtx() else { throw .initializationFailed(codec: "zstd", code: 0) }
             unsafe zstream = nil
             unsafe cctx = context
+            unsafe isalLevelBuffer = nil
         }
     }
 
@@ -52,6 +68,7 @@ import CZstd
             unsafe stream.deallocate()
         }
         if let context = unsafe cctx { _ = unsafe ZSTD_freeCCtx(context) }
+        unsafe isalLevelBuffer?.deallocate()
     }
 
     /// Compresses `input[range]` (normally one whole cluster, zero-padded at the image end).
@@ -67,6 +84,7 @@ import CZstd
         var output = [UInt8](repeating: 0, count: clusterSize - 1)
         let produced: Int?
         if let stream = unsafe zstream {
+            if unsafe isNearRandom(input, range, &output) { return nil }
             produced = try unsafe deflate(stream, input, range, &output)
         } else if let context = unsafe cctx {
             produced = try unsafe zstdCompress(context, input, range, &output)
@@ -76,6 +94,25 @@ import CZstd
         guard let count = produced else { return nil }
         output.removeSubrange(count...)
         return output
+    }
+
+    /// True when `input[range]` has near-random byte statistics and igzip level 1 cannot fit it
+    /// in `output` (QEMU's `clusterSize - 1` bytes): zlib would fail too, so skip it.
+    private func isNearRandom(_ input: [UInt8], _ range: Range<Int>, _ output: inout [UInt8]) -> Bool {
+        guard let level = unsafe isalLevelBuffer else { return false }
+        let capacity = output.count
+        return unsafe input.withUnsafeBytes { src in
+            guard let inBase = src.baseAddress else { return false }
+            let bytes = unsafe (inBase + range.lowerBound).assumingMemoryBound(to: UInt8.self)
+            guard unsafe vmimg_byte_entropy(bytes, range.count) >= Self.incompressibleEntropy else { return false }
+            return unsafe output.withUnsafeMutableBytes { dst in
+                guard let outBase = dst.baseAddress, let levelBase = level.baseAddress else { return false }
+                let size = unsafe vmimg_isal_deflate_level1(
+                    levelBase.assumingMemoryBound(to: UInt8.self), UInt32(level.count), bytes,
+                    UInt32(range.count), outBase.assumingMemoryBound(to: UInt8.self), UInt32(capacity))
+                return size < 0
+            }
+        }
     }
 
     private func deflate(
