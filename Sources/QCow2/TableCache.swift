@@ -113,6 +113,17 @@ struct TableCache<Table> {
 
     func peek(_ offset: UInt64) -> Table? { index[offset].flatMap { slots[$0].table } }
 
+    /// Drops least recently used clean entries until the cache is back within its capacity
+    /// (after a write-back made dirty ones droppable).
+    mutating func trimToCapacity() {
+        var i = oldest
+        while index.count > capacity && i >= 0 {
+            let next = slots[i].newer
+            if !slots[i].dirty { remove(slots[i].offset) }
+            i = next
+        }
+    }
+
     /// Drops clean entries not used for `idleNanoseconds` (dirty ones wait for their write-back,
     /// as in QEMU's `qcow2_cache_clean_unused`). Returns how many were dropped.
     @discardableResult
