@@ -1,8 +1,9 @@
 #!/bin/bash
 # Paired runs (vmimg then qemu-img each round): tiny vs default L2 cache, medians of N.
-V=${V:-/work/wt-cache/.build-cache/release/vmimg}
+V=${V:-$(pwd)/.build/release/vmimg}
 N=${N:-5}
 cd "${DIR:-/tmp/cachebench}"
+[ -f big.qcow2 ] || qemu-img create -q -f qcow2 -o cluster_size=64k,preallocation=metadata big.qcow2 8G
 STEP=$((512*1024*1024+65536))
 one() { "$@" 2>&1 | sed -n 's/Run completed in \([0-9.]*\) seconds./\1/p'; }
 for opts in "" ",l2-cache-size=4k" ",l2-cache-size=128k" ; do
