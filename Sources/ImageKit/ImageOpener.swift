@@ -22,6 +22,11 @@ public struct OpenOptions: Sendable {
     public var inspectOnly = false
     /// `check -r` repairs a dirty image itself, so the open must not.
     public var skipDirtyRepair = false
+    /// qcow2 metadata cache options for the top image (`--image-opts`); backing images get
+    /// QEMU's defaults, as options name only the node they are given to.
+    public var cache = QCow2CacheOptions()
+    /// How errors name the top image: the whole option string for `--image-opts`, as qemu-img.
+    public var displayName: String?
 
     public init(
         format: String? = nil, writable: Bool = false, forceShare: Bool = false, allowDataFile: Bool = false,
@@ -65,6 +70,9 @@ public enum ImageOpener {
         do {
             device = try BlockFile(path: path, writable: options.writable && depth == 0)
         } catch {
+            if depth == 0, let shown = options.displayName {
+                throw ImageError(.open, "Could not open '\(shown)': \(ImageError.open(path, error).message)")
+            }
             throw ImageError.open(path, error)
         }
         let identity = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
@@ -82,6 +90,10 @@ public enum ImageOpener {
                 .open, "Could not open '\(path)': \(error.detail.isEmpty ? error.errnoText : error.detail)\(hint)")
         }
         if detected == "raw" {
+            if depth == 0, let shown = options.displayName, let key = options.cache.setKeys.first {
+                throw ImageError(
+                    .open, "Could not open '\(shown)': Block format 'raw' does not support the option '\(key)'")
+            }
             return try RawImage(device: device, filename: path)
         }
         do {
@@ -106,7 +118,7 @@ public enum ImageOpener {
             let image = try QCow2Image(
                 device: device, filename: path, header: header, extensions: extensions,
                 writable: options.writable && depth == 0, backing: backing, dataFile: dataFile,
-                requireDataFile: !options.inspectOnly)
+                cache: depth == 0 ? options.cache : QCow2CacheOptions(), requireDataFile: !options.inspectOnly)
             // QEMU repairs a dirty (lazy refcounts) image on every read-write open.
             if image.isWritable && header.incompatibleFeatures.contains(.dirty) && !options.skipDirtyRepair {
                 _ = try image.rebuildRefcountsIfDirty()
@@ -115,7 +127,7 @@ public enum ImageOpener {
         } catch let error as ImageError {
             throw error
         } catch {
-            throw ImageError.open(path, error)
+            throw ImageError.open(depth == 0 ? options.displayName ?? path : path, error)
         }
     }
 

@@ -33,6 +33,8 @@ public enum ImageRebase {
                 var backingOptions = open
                 backingOptions.writable = false
                 backingOptions.format = backingFormat
+                backingOptions.cache = QCow2CacheOptions()
+                backingOptions.displayName = nil
                 newBacking = try ImageOpener.open(resolved, options: backingOptions)
                 format = format ?? newBacking?.formatName
             }

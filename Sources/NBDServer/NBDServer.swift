@@ -30,6 +30,8 @@ public final class NBDServer: Sendable {
         public var format: String?
         /// Serve this internal snapshot (name or id) of a qcow2 image instead of its active layer; read-only.
         public var snapshot: String?
+        /// qcow2 metadata cache sizes and clean interval (QEMU's defaults when unset).
+        public var cache = QCow2CacheOptions()
 
         /// Creates an export.
         public init(name: String, path: String, readOnly: Bool = false, format: String? = nil, snapshot: String? = nil)
@@ -244,9 +246,9 @@ public final class NBDServer: Sendable {
                 // A snapshot of a file this server also exports writable is opened without locks
                 // (our own write lock would refuse it): its clusters are immutable while it exists.
                 let besideWriter = export.snapshot != nil && exports.contains { $0.path == export.path && !$0.readOnly }
-                let disk = try ImageOpener.open(
-                    export.path,
-                    options: OpenOptions(format: export.format, writable: !export.readOnly, forceShare: besideWriter))
+                var options = OpenOptions(format: export.format, writable: !export.readOnly, forceShare: besideWriter)
+                options.cache = export.cache
+                let disk = try ImageOpener.open(export.path, options: options)
                 var snapshot: SnapshotEntry?
                 if let wanted = export.snapshot {
                     guard let image = disk as? QCow2Image,

@@ -33,6 +33,8 @@ extension QCow2Image {
             s.releaseLater(old)
             if s.l2Cache.count > s.l2Cache.capacity || s.refcountCache.count > s.refcountCache.capacity {
                 try s.flushMetadata(file: file, dataFile: dataFile)
+                s.l2Cache.trimToCapacity()
+                s.refcountCache.trimToCapacity()
             }
         }
     }

@@ -73,6 +73,8 @@ extension QCow2Image {
             }
             if s.l2Cache.count > s.l2Cache.capacity {
                 try s.flushMetadata(file: file, dataFile: dataFile)
+                s.l2Cache.trimToCapacity()
+                s.refcountCache.trimToCapacity()
             }
         }
     }

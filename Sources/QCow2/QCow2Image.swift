@@ -1,5 +1,6 @@
 import BlockIO
 import Codecs
+import Dispatch
 import QCow2Format
 import Synchronization
 
@@ -50,6 +51,10 @@ public final class QCow2Image: VirtualDisk {
     /// Geometry is fixed for the life of an open image.
     public let geometry: QCow2Geometry
     public let compressionType: QCow2CompressionType
+    /// The metadata cache sizes and clean interval in force (QEMU's defaults unless set).
+    public let cacheSizes: QCow2CacheOptions.Resolved
+    /// Fires every `cache-clean-interval` seconds to drop idle cache entries; nil when disabled.
+    let cleanTimer = Mutex<(any DispatchSourceTimer)?>(nil)
 
     /// Reads cluster 0 of `device` and decodes the header and its extensions, with every
     /// open-time check that does not need the rest of the file.
@@ -74,7 +79,8 @@ public final class QCow2Image: VirtualDisk {
     public init(
         device: any BlockDevice, filename: String, header: QCow2Header, extensions: HeaderExtensions,
         writable: Bool, backing: (any VirtualDisk)? = nil, dataFile: (any BlockDevice)? = nil,
-        cacheBytes: Int = 32 << 20, requireDataFile: Bool = true
+        cache: QCow2CacheOptions = QCow2CacheOptions(), requireDataFile: Bool = true,
+        cacheClock: @escaping @Sendable () -> UInt64 = monotonicNanoseconds
     ) throws {
         self.filename = filename
         file = device
@@ -112,15 +118,47 @@ public final class QCow2Image: VirtualDisk {
                     maxBytes: UInt64(QCow2Geometry.maxL1Entries) * 8, fileSize: fileLength)
             }
         }
-        let l2Capacity = max(16, cacheBytes / 2 / geometry.clusterSize)
+        let sizes = try cache.resolve(geometry: geometry, virtualSize: header.size)
+        cacheSizes = sizes
         state = Mutex(
             QCow2State(
                 header: header, extensions: extensions, geometry: geometry, l1: l1, refcountTable: refcountTable,
                 snapshots: snapshots, snapshotTableLength: snapshotLength,
-                l2Cache: TableCache(capacity: l2Capacity),
-                refcountCache: TableCache(capacity: max(16, cacheBytes / 4 / geometry.clusterSize)),
+                l2Cache: TableCache(capacity: sizes.l2Entries, clock: cacheClock),
+                refcountCache: TableCache(capacity: sizes.refcountEntries, clock: cacheClock),
                 fileLength: fileLength))
         decompressors = Mutex([])
+        if sizes.cleanInterval > 0 { startCleanTimer(seconds: sizes.cleanInterval) }
+    }
+
+    deinit { cleanTimer.withLock { $0?.cancel() } }
+
+    /// QEMU's `cache_clean_timer`: a periodic sweep, so an idle image (a quiet NBD export) gives
+    /// its tables back without waiting for the next access.
+    private func startCleanTimer(seconds: UInt64) {
+        cleanTimer.withLock { slot in
+            let timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
+            timer.schedule(deadline: .now() + .seconds(Int(seconds)), repeating: .seconds(Int(seconds)))
+            timer.setEventHandler { [weak self] in _ = self?.dropIdleCacheEntries() }
+            timer.resume()
+            slot = timer
+        }
+    }
+
+    /// Drops clean L2 tables and refcount blocks unused for `cache-clean-interval` seconds (the
+    /// timer calls this; callable directly). Returns how many entries went.
+    @discardableResult
+    public func dropIdleCacheEntries() -> Int {
+        let idle = cacheSizes.cleanInterval * 1_000_000_000
+        guard idle > 0 else { return 0 }
+        return state.withLock { s in
+            s.l2Cache.dropIdle(idleNanoseconds: idle) + s.refcountCache.dropIdle(idleNanoseconds: idle)
+        }
+    }
+
+    /// How many L2 tables and refcount blocks are cached now.
+    public var cachedTableCounts: (l2: Int, refcount: Int) {
+        state.withLock { ($0.l2Cache.count, $0.refcountCache.count) }
     }
 
     /// Opens a standalone image by path (no backing file, no data file): for tests and tools.

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A bounded cache of metadata tables keyed by host offset, with dirty tracking. Least recently
 /// used clean entries are dropped first; the owner writes dirty ones back (in its own order)
 /// before they can be dropped, so the cache never decides write order.
@@ -5,11 +7,16 @@
 /// Every operation but `dirtyOffsets` is O(1): slots live in an array linked into a recency list
 /// (QEMU's qcow2-cache scans its entries instead, which is fine for its small caches). `modify`
 /// changes a table in place, without copying it.
+///
+/// Each slot remembers when it was last used (a monotonic clock, injectable for tests) so
+/// `dropIdle` can implement QEMU's `cache-clean-interval` by walking from the oldest end.
 struct TableCache<Table> {
     private struct Slot {
         var offset: UInt64
         var table: Table?
         var dirty: Bool
+        /// Clock reading at the last use, nanoseconds.
+        var lastUsed: UInt64 = 0
         /// Neighbours in the recency list (more recent, less recent); -1 at the ends.
         var newer: Int
         var older: Int
@@ -21,8 +28,12 @@ struct TableCache<Table> {
     private var oldest = -1
     private var dirtyCount = 0
     let capacity: Int
+    let clock: @Sendable () -> UInt64
 
-    init(capacity: Int) { self.capacity = max(4, capacity) }
+    init(capacity: Int, clock: @escaping @Sendable () -> UInt64 = monotonicNanoseconds) {
+        self.capacity = max(1, capacity)
+        self.clock = clock
+    }
 
     var count: Int { index.count }
     var dirtyOffsets: [UInt64] { index.filter { slots[$0.value].dirty }.map(\.key).sorted() }
@@ -102,19 +113,55 @@ struct TableCache<Table> {
 
     func peek(_ offset: UInt64) -> Table? { index[offset].flatMap { slots[$0].table } }
 
+    /// Drops least recently used clean entries until the cache is back within its capacity
+    /// (after a write-back made dirty ones droppable).
+    mutating func trimToCapacity() {
+        var i = oldest
+        while index.count > capacity && i >= 0 {
+            let next = slots[i].newer
+            if !slots[i].dirty { remove(slots[i].offset) }
+            i = next
+        }
+    }
+
+    /// Drops clean entries not used for `idleNanoseconds` (dirty ones wait for their write-back,
+    /// as in QEMU's `qcow2_cache_clean_unused`). Returns how many were dropped.
+    @discardableResult
+    mutating func dropIdle(idleNanoseconds: UInt64) -> Int {
+        let now = clock()
+        guard now >= idleNanoseconds else { return 0 }
+        let cutoff = now - idleNanoseconds
+        var dropped = 0
+        var i = oldest
+        // The recency list is ordered by last use, so the walk stops at the first recent entry.
+        while i >= 0 && slots[i].lastUsed <= cutoff {
+            let next = slots[i].newer
+            if !slots[i].dirty {
+                remove(slots[i].offset)
+                dropped += 1
+            }
+            i = next
+        }
+        return dropped
+    }
+
     private mutating func setDirty(_ i: Int, _ dirty: Bool) {
         if slots[i].dirty != dirty { dirtyCount += dirty ? 1 : -1 }
         slots[i].dirty = dirty
     }
 
     private mutating func touch(_ i: Int) {
-        guard newest != i else { return }
+        guard newest != i else {
+            slots[i].lastUsed = clock()
+            return
+        }
         unlink(i)
         link(i)
     }
 
     /// Puts slot `i` at the newest end.
     private mutating func link(_ i: Int) {
+        slots[i].lastUsed = clock()
         slots[i].newer = -1
         slots[i].older = newest
         if newest >= 0 { slots[newest].newer = i }
@@ -130,3 +177,6 @@ struct TableCache<Table> {
         slots[i].older = -1
     }
 }
+
+/// A monotonic clock in nanoseconds (immune to wall-clock changes): the default cache clock.
+@Sendable public func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }

@@ -10,9 +10,9 @@ public struct EngineOperations: ImageOperations {
     public init() {}
 
     func open(_ image: ImageOpenOptions, writable: Bool = false, backing: Bool = true) throws -> any VirtualDisk {
-        let options = OpenOptions(
-            format: image.format, writable: writable, forceShare: image.forceShare, allowDataFile: image.allowDataFile,
-            openBacking: backing)
+        var options = openOptions(image)
+        options.writable = writable
+        options.openBacking = backing
         return try ImageOpener.open(image.path, options: options)
     }
 
@@ -32,8 +32,7 @@ public struct EngineOperations: ImageOperations {
     }
 
     public func info(_ image: ImageOpenOptions, backingChain: Bool) throws -> ImageInfo {
-        let options = OpenOptions(
-            format: image.format, forceShare: image.forceShare, allowDataFile: image.allowDataFile)
+        let options = openOptions(image)
         return try ImageInspector.info(path: image.path, options: options, backingChain: backingChain)
     }
 
@@ -49,9 +48,9 @@ public struct EngineOperations: ImageOperations {
     }
 
     public func check(_ image: ImageOpenOptions, repair: RepairMode, messages: (String) -> Void) throws -> CheckReport {
-        var options = OpenOptions(
-            format: image.format, writable: !repair.isEmpty, forceShare: image.forceShare,
-            allowDataFile: image.allowDataFile, openBacking: false)
+        var options = openOptions(image)
+        options.writable = !repair.isEmpty
+        options.openBacking = false
         options.skipDirtyRepair = true
         options.inspectOnly = true
         let disk = try ImageOpener.open(image.path, options: options)
@@ -258,7 +257,11 @@ public struct EngineOperations: ImageOperations {
     }
 
     func openOptions(_ image: ImageOpenOptions) -> OpenOptions {
-        OpenOptions(format: image.format, forceShare: image.forceShare, allowDataFile: image.allowDataFile)
+        var options = OpenOptions(
+            format: image.format, forceShare: image.forceShare, allowDataFile: image.allowDataFile)
+        options.cache = image.cache
+        options.displayName = image.displayName
+        return options
     }
 
     public func bench(_ request: BenchRequest) throws -> Double {

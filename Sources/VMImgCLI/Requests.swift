@@ -1,3 +1,5 @@
+import QCow2
+
 /// How to open an image: the flags every image-opening command shares.
 public struct ImageOpenOptions: Sendable, Equatable {
     /// Path as given on the command line.
@@ -10,6 +12,10 @@ public struct ImageOpenOptions: Sendable, Equatable {
     public var allowDataFile: Bool
     /// `-l snapshot_param` for commands that read a snapshot instead of the active image.
     public var snapshot: String?
+    /// qcow2 cache options from `--image-opts` (QEMU's defaults when unset).
+    public var cache = QCow2CacheOptions()
+    /// The `--image-opts` string, which qemu-img names in open errors instead of the path.
+    public var displayName: String?
 
     /// Creates open options.
     public init(

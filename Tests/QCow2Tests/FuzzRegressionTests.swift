@@ -22,7 +22,7 @@ func openFuzzed(_ bytes: [UInt8], writable: Bool = false) throws -> QCow2Image {
     let (header, extensions) = try QCow2Image.readHeader(from: device)
     return try QCow2Image(
         device: device, filename: "fuzz.qcow2", header: header, extensions: extensions, writable: writable,
-        cacheBytes: 1 << 20, requireDataFile: false)
+        cache: QCow2CacheOptions(cacheSize: 1 << 20), requireDataFile: false)
 }
 
 /// A fresh image on a memory device with guest cluster 0 written, so L1[0] → L2 → one data cluster.

@@ -29,7 +29,7 @@ struct AmendCommand: ParsableCommand {
         printer.update(0)
         try engine {
             try $0.amend(
-                image.open(filename), options: creation.dictionary, force: force, progress: printer.update)
+                try image.open(filename), options: creation.dictionary, force: force, progress: printer.update)
         }
         printer.update(100)
         printer.finish()

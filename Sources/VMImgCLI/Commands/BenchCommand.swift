@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "Image file.") var filename: String
 
     func run() throws {
-        var request = BenchRequest(image: image.open(filename))
+        var request = BenchRequest(image: try image.open(filename))
         request.count = count
         request.depth = depth
         request.flushInterval = flushInterval

@@ -40,7 +40,7 @@ struct CheckCommand: ParsableCommand {
         let json = try output.isJSON()
         let mode = try repairMode()
         let console = Console.current
-        let open = image.open(filename)
+        let open = try image.open(filename)
         var report = try pass(open, mode, console)
         if report.corruptionsFixed != 0 || report.leaksFixed != 0 {
             if !json && !quiet.quiet {

@@ -25,7 +25,7 @@ struct CommitCommand: ParsableCommand {
     @Argument(help: "Image file.") var filename: String
 
     func run() throws {
-        var request = CommitRequest(image: image.open(filename))
+        var request = CommitRequest(image: try image.open(filename))
         request.base = base
         request.keepOverlay = keepOverlay
         request.rateLimit = try rateLimit.map { try SizeParser.cvtnum("rate limit", $0) }

@@ -28,14 +28,14 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let printer = progress.printer(quiet: quiet.quiet, step: 2)
-        var second = image.open(filename2)
+        var second = try image.open(filename2)
         second.format = secondFormat
         printer.update(0)
         // qemu-img prints the size warning between the progress of the common part and the tail's.
         var warned = false
         let result = try engine(exitCodes: ErrorMapping.compareExitCode) {
             try $0.compare(
-                image.open(filename1), second, strict: strict, progress: printer.update,
+                try image.open(filename1), second, strict: strict, progress: printer.update,
                 sizeMismatch: {
                     guard !quiet.quiet else { return }
                     Console.current.out("Warning: Image size mismatch!\n")

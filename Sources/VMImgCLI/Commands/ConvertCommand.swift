@@ -68,7 +68,7 @@ struct ConvertCommand: ParsableCommand {
                 "Invalid number of coroutines. Allowed number of coroutines is between 1 and 16")
         }
         var request = ConvertRequest(
-            sources: filenames.dropLast().map { image.open($0, snapshot: snapshot) }, output: output)
+            sources: try filenames.dropLast().map { try image.open($0, snapshot: snapshot) }, output: output)
         if let sparseSize {
             let bytes = try SizeParser.cvtnum("buffer size for sparse output", sparseSize)
             guard bytes % 512 == 0, bytes / 512 <= 32768 else {

@@ -15,7 +15,7 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         let json = try output.isJSON()
-        let info = try engine { try $0.info(image.open(filename), backingChain: backingChain) }
+        let info = try engine { try $0.info(try image.open(filename), backingChain: backingChain) }
         let text: String
         if backingChain {
             text =

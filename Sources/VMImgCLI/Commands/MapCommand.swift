@@ -23,7 +23,7 @@ struct MapCommand: ParsableCommand {
         let start = try startOffset.map { try SizeParser.cvtnum("start offset", $0) } ?? 0
         let length = try maxLength.map { try SizeParser.cvtnum("max length", $0) }
         let extents = try engine {
-            try $0.map(image.open(filename), startOffset: start, maxLength: length)
+            try $0.map(try image.open(filename), startOffset: start, maxLength: length)
         }
         let console = Console.current
         if json {

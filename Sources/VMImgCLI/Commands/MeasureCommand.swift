@@ -34,7 +34,7 @@ struct MeasureCommand: ParsableCommand {
         case (nil, nil): throw CLIError("Either --size N or one filename must be specified.")
         case (_?, _?): throw CLIError("--size N cannot be used together with a filename.")
         case (let size?, nil): request.size = try SizeParser.cvtnum("image size", size)
-        case (nil, let filename?): request.source = image.open(filename, snapshot: snapshot)
+        case (nil, let filename?): request.source = try image.open(filename, snapshot: snapshot)
         }
         request.outputFormat = outputFormat
         request.options = creation.dictionary

@@ -25,7 +25,7 @@ struct RebaseCommand: ParsableCommand {
         guard unsafe || backingFile != nil else {
             throw CLIError.usage("Must specify backing file (-b) or use unsafe mode (-u)")
         }
-        var request = RebaseRequest(image: image.open(filename), backingFile: backingFile ?? "")
+        var request = RebaseRequest(image: try image.open(filename), backingFile: backingFile ?? "")
         request.backingFormat = backingFormat
         request.unsafe = unsafe
         let printer = progress.printer(quiet: quiet.quiet, step: 2)

@@ -20,7 +20,7 @@ struct ResizeCommand: ParsableCommand {
     func run() throws {
         let change = try SizeParser.sizeChange(size)
         try engine {
-            try $0.resize(image.open(filename), to: change, shrink: shrink, preallocation: preallocation)
+            try $0.resize(try image.open(filename), to: change, shrink: shrink, preallocation: preallocation)
         }
         if !quiet.quiet { Console.current.out("Image resized.\n") }
     }

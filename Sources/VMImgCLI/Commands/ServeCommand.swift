@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import NBDServer
+import QCow2
 import Synchronization
 
 /// `vmimg serve`: exports images over NBD (vmimg extension; see Formats/nbd.md).
@@ -16,6 +17,13 @@ struct ServeCommand: ParsableCommand {
     var allowRemote = false
     @Option(name: .customLong("export"), help: ArgumentHelp("An export.", valueName: "NAME=FILE"))
     var exports: [String] = []
+    @Option(
+        name: .customLong("cache-opts"),
+        help: ArgumentHelp(
+            "qcow2 cache options for every export: l2-cache-size, refcount-cache-size, cache-size, "
+                + "l2-cache-entry-size, cache-clean-interval (QEMU's syntax and defaults).",
+            valueName: "key=value,…"))
+    var cacheOpts: String?
     @Argument(help: "Images to export under their file names.") var files: [String] = []
 
     func run() throws {
@@ -23,6 +31,14 @@ struct ServeCommand: ParsableCommand {
         for file in files {
             let name = file.split(separator: "/").last.map(String.init) ?? file
             list.append(NBDServer.Export(name: name, path: file, readOnly: readOnly))
+        }
+        if let cacheOpts {
+            let fail = { (reason: String) in CLIError("Invalid --cache-opts '\(cacheOpts)': \(reason)") }
+            for (key, _) in OptionString.parse(cacheOpts) where !QCow2CacheOptions.keys.contains(key) {
+                throw fail("Block format 'qcow2' does not support the option '\(key)'")
+            }
+            let cache = try ImageOpts.cacheOptions(cacheOpts, fail)
+            for i in list.indices { list[i].cache = cache }
         }
         guard !list.isEmpty else { throw CLIError.usage("serve needs --export NAME=FILE or a file") }
         try Self.block { [list, bind, port, socket, readOnly, allowRemote] in

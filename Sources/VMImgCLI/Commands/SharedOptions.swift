@@ -17,10 +17,24 @@ struct ImageFlags: ParsableArguments {
         help: "Allow images that name an external data file (vmimg).")
     var allowDataFile = false
 
-    func open(_ path: String, snapshot: String? = nil) -> ImageOpenOptions {
-        ImageOpenOptions(
-            path: path, format: format, forceShare: forceShare, allowDataFile: allowDataFile,
-            snapshot: snapshot)
+    @Flag(
+        name: .customLong("image-opts"),
+        help: "The filename is an option string: driver=qcow2,file.filename=PATH,l2-cache-size=…")
+    var imageOpts = false
+
+    /// - Throws: qemu-img's errors for `--image-opts` with `-f` or a bad option string.
+    func open(_ path: String, snapshot: String? = nil) throws -> ImageOpenOptions {
+        guard imageOpts else {
+            return ImageOpenOptions(
+                path: path, format: format, forceShare: forceShare, allowDataFile: allowDataFile,
+                snapshot: snapshot)
+        }
+        if format != nil { throw CLIError("--image-opts and --format are mutually exclusive") }
+        var options = try ImageOpts.parse(path)
+        options.forceShare = forceShare
+        options.allowDataFile = allowDataFile
+        options.snapshot = snapshot
+        return options
     }
 }
 

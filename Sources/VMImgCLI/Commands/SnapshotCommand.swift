@@ -33,7 +33,7 @@ struct SnapshotCommand: ParsableCommand {
         guard actions.count + (list ? 1 : 0) <= 1 else {
             throw CLIError.usage("Cannot mix '-l', '-a', '-c', '-d'")
         }
-        let open = image.open(filename)
+        let open = try image.open(filename)
         guard let action = actions.first else {
             let snapshots = try engine { try $0.snapshots(open) }
             guard list else { return }
