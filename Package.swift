@@ -19,6 +19,9 @@ let package = Package(
         .library(name: "BlockIO", targets: ["BlockIO"]),
         .library(name: "Codecs", targets: ["Codecs"]),
         .library(name: "TestSupport", targets: ["TestSupport"]),
+        // For Fuzz/: the fuzz target bodies live here so every build compiles them against the
+        // current engine API (and FuzzRegressionTests can replay findings through them).
+        .library(name: "FuzzSupport", targets: ["FuzzSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +42,7 @@ let package = Package(
         .target(name: "QCow2Format", swiftSettings: safety),
         .target(name: "QCow2", dependencies: ["QCow2Format", "BlockIO", "Codecs"], swiftSettings: safety),
         .target(name: "ImageKit", dependencies: ["QCow2", "BlockIO"], swiftSettings: safety),
+        .target(name: "FuzzSupport", dependencies: ["QCow2Format", "QCow2", "ImageKit"], swiftSettings: safety),
         .target(name: "Catalog", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: safety),
         .target(name: "Instances", dependencies: ["Catalog", "ImageKit"], swiftSettings: safety),
         .target(
@@ -76,7 +80,7 @@ let package = Package(
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "TestSupport"]),
         .testTarget(name: "BlockIOTests", dependencies: ["BlockIO", "TestSupport"]),
         .testTarget(name: "QCow2FormatTests", dependencies: ["QCow2Format", "TestSupport"]),
-        .testTarget(name: "QCow2Tests", dependencies: ["QCow2", "ImageKit", "TestSupport"]),
+        .testTarget(name: "QCow2Tests", dependencies: ["QCow2", "ImageKit", "TestSupport", "FuzzSupport"]),
         .testTarget(name: "VMImgCLITests", dependencies: ["VMImgCLI", "ImageKit", "TestSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "TestSupport"]),
         .testTarget(name: "InstancesTests", dependencies: ["Instances", "TestSupport"]),

@@ -5,7 +5,8 @@ import PackageDescription
 //
 //   swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 //
-// The root package is a path dependency, so the engine's own targets are built with the fuzzer's
+// The target bodies are the root package's FuzzSupport library (so the main build keeps them
+// compiling). The root package is a path dependency, so the engine's own targets are built with the fuzzer's
 // coverage instrumentation and ASan too (and keep their strict-memory-safety settings). Each
 // target's main.swift exports `LLVMFuzzerTestOneInput`; libFuzzer supplies `main`.
 //
@@ -19,23 +20,16 @@ let package = Package(
         .package(name: "vmimg", path: "../")
     ],
     targets: [
-        .target(
-            name: "FuzzSupport",
-            dependencies: [
-                .product(name: "QCow2Format", package: "vmimg"),
-                .product(name: "QCow2", package: "vmimg"),
-                .product(name: "ImageKit", package: "vmimg"),
-            ]),
         .executableTarget(
             name: "FuzzHeader",
-            dependencies: ["FuzzSupport", .product(name: "QCow2Format", package: "vmimg")]),
+            dependencies: [.product(name: "FuzzSupport", package: "vmimg"), .product(name: "QCow2Format", package: "vmimg")]),
         .executableTarget(
             name: "FuzzImage",
             dependencies: [
-                "FuzzSupport", .product(name: "QCow2", package: "vmimg"), .product(name: "ImageKit", package: "vmimg"),
+                .product(name: "FuzzSupport", package: "vmimg"), .product(name: "QCow2", package: "vmimg"), .product(name: "ImageKit", package: "vmimg"),
             ]),
         .executableTarget(
             name: "FuzzWrite",
-            dependencies: ["FuzzSupport", .product(name: "QCow2", package: "vmimg")]),
+            dependencies: [.product(name: "FuzzSupport", package: "vmimg"), .product(name: "QCow2", package: "vmimg")]),
     ]
 )

@@ -42,6 +42,12 @@ public struct BlockStatus: Equatable, Sendable {
         self.file = file
         self.hostHole = hostHole
     }
+
+    /// Whether this layer leaves the range to its backing disk (whatever host offset it keeps).
+    public var isUnallocated: Bool {
+        if case .unallocated = kind { return true }
+        return false
+    }
 }
 
 extension VirtualDisk {

@@ -19,7 +19,7 @@ public func openImage(_ bytes: [UInt8], writable: Bool) -> QCow2Image? {
         let (header, extensions) = try QCow2Image.readHeader(from: device)
         return try QCow2Image(
             device: device, filename: "fuzz.qcow2", header: header, extensions: extensions, writable: writable,
-            cacheBytes: FuzzLimits.cacheBytes, requireDataFile: false)
+            cache: QCow2CacheOptions(cacheSize: UInt64(FuzzLimits.cacheBytes)), requireDataFile: false)
     } catch {
         return nil
     }
@@ -52,7 +52,7 @@ public enum ImageTarget {
             guard let status = try? disk.blockStatus(at: offset, maxLength: size - offset) else { break }
             require(status.length > 0, "block status at \(offset) of \(size) returned an empty run")
             require(status.length <= size - offset, "block status at \(offset) runs past the end: \(status.length)")
-            if status.kind != .unallocated {
+            if !status.isUnallocated {
                 var pos = offset
                 let end = offset + min(status.length, budget)
                 while pos < end {
