@@ -1,5 +1,6 @@
 import Foundation
 import Instances
+import TestSupport
 import Testing
 
 let MiB: UInt64 = 1 << 20
@@ -23,52 +24,13 @@ final class TestHome: @unchecked Sendable {  // immutable after init
     func file(_ name: String) -> String { root + "/" + name }
 }
 
-struct ToolResult {
-    var status: Int32
-    var out: String
-    var err: String
-}
-
-/// Runs a tool; a missing QEMU tool fails with an install hint (style: real QEMU is required).
+/// Runs a tool through TestSupport (a missing QEMU tool fails with an install hint: real QEMU is
+/// required), with the short `out`/`err` names these tests use.
 @discardableResult
-func tool(_ name: String, _ args: [String], environment: [String: String]? = nil) throws
-    -> ToolResult
-{
-    let candidates = ["/usr/bin/\(name)", "/usr/local/bin/\(name)", name]
-    guard
-        let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) })
-            ?? (name.hasPrefix("/") ? name : nil)
-    else {
-        Issue.record("\(name) missing: apt-get install qemu-utils qemu-system-x86")
-        throw ToolMissing()
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    if let environment { p.environment = environment }
-    // Files, not pipes: a daemonized QEMU keeps them open after its parent exits.
-    let base = "/tmp/vmimg-tool-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
-    defer {
-        try? FileManager.default.removeItem(atPath: base + ".out")
-        try? FileManager.default.removeItem(atPath: base + ".err")
-    }
-    let out = try #require(FileHandle(forWritingAtPath: base + ".out"))
-    let err = try #require(FileHandle(forWritingAtPath: base + ".err"))
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    p.waitUntilExit()
-    try out.close()
-    try err.close()
-    return ToolResult(
-        status: p.terminationStatus,
-        out: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-        err: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+func tool(_ name: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let result = try Tool.run(name, args, timeout: .seconds(300))
+    return (result.status, result.stdoutText, result.stderrText)
 }
-
-struct ToolMissing: Error {}
 
 /// `qemu-io -c 'write -P pattern offset length'` on a qcow2 file.
 func writePattern(_ path: String, _ pattern: UInt8, at offset: UInt64 = 0, length: UInt64) throws {
