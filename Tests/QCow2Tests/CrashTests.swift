@@ -93,7 +93,9 @@ extension HeavyEngineTests {
                     offset: offset, count: count2, bufferSize: bufferSize, step: step,
                     pattern: UInt8(1 + round % 250), depth: depth,
                     flushInterval: depth * (1 + Int(rng.next() % 4)))
-                let delay = 0.01 + Double(rng.next() % 1000) / 1000 * 0.5
+                // Log-uniform over 2 ms–500 ms: a round takes from a few ms (fast machine, one worker
+                // per core) to seconds (loaded), so kills land before, during and after the writes.
+                let delay = 0.002 * pow(250, Double(rng.next() % 1000) / 1000)
                 let (flushed, wasKilled) = try runAndKill(
                     vmimg, image: image, round: b, after: delay, scratch: scratch)
                 if wasKilled {
