@@ -244,19 +244,9 @@ extension QCow2State {
             try file.write(block, at: offset)
             refcountCache.put(offset, block, dirty: false)
         }
-        try writeDirtyRefcountBlocks(file: file)
-        try file.writeTable(table, at: tableStart * cs)
-        try file.flush()
         let oldOffset = header.refcountTableOffset
         let oldClusters = UInt64(header.refcountTableClusters)
-        header.refcountTableOffset = tableStart * cs
-        header.refcountTableClusters = UInt32(tableClusters)
-        var w = ByteWriter()
-        w.uint64(header.refcountTableOffset)
-        w.uint32(header.refcountTableClusters)
-        try file.write(w.bytes, at: UInt64(QCow2Header.FieldOffset.refcountTableOffset))
-        try file.flush()
-        refcountTable = table
+        try switchRefcountTable(to: table, atCluster: tableStart, clusters: tableClusters, file: file)
         fileLength = max(fileLength, end * cs)
         for cluster in (oldOffset / cs)..<(oldOffset / cs + oldClusters) {
             try adjustRefcount(ofCluster: cluster, by: -1, file: file)

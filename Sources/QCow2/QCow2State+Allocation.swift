@@ -234,16 +234,7 @@ extension QCow2State {
         for cluster in start..<end where newBlocks.first(where: { $0.0 == cluster / perBlock }) == nil {
             try setRefcount(ofCluster: cluster, to: 1, file: file)
         }
-        try writeDirtyRefcountBlocks(file: file)
-        try file.writeTable(newTable, at: start * cs)
-        try file.flush()
-        header.refcountTableOffset = start * cs
-        header.refcountTableClusters = UInt32(tableClusters)
-        var w = ByteWriter()
-        w.uint64(header.refcountTableOffset)
-        w.uint32(header.refcountTableClusters)
-        try file.write(w.bytes, at: UInt64(QCow2Header.FieldOffset.refcountTableOffset))
-        try file.flush()
+        try switchRefcountTable(to: newTable, atCluster: start, clusters: tableClusters, file: file)
         fileLength = max(fileLength, end * cs)
         for cluster in (oldOffset / cs)..<(oldOffset / cs + oldClusters) {
             pendingDecrements[cluster, default: 0] += 1
@@ -252,6 +243,26 @@ extension QCow2State {
 
     /// End of the last cluster anything in memory points at (allocated but maybe unwritten).
     func highestKnownEnd() -> UInt64 { fileLength }
+
+    /// The crash-safe switch to a new refcount table: dirty refcount blocks, then `table` at
+    /// cluster `start`, flushed; then the header's offset and size in one 12-byte write, flushed.
+    /// Freeing the old table's clusters is the caller's (at once, or deferred).
+    mutating func switchRefcountTable(
+        to table: [UInt64], atCluster start: UInt64, clusters: UInt64, file: any BlockDevice
+    ) throws {
+        let cs = UInt64(geometry.clusterSize)
+        try writeDirtyRefcountBlocks(file: file)
+        try file.writeTable(table, at: start * cs)
+        try file.flush()
+        header.refcountTableOffset = start * cs
+        header.refcountTableClusters = UInt32(clusters)
+        var w = ByteWriter()
+        w.uint64(header.refcountTableOffset)
+        w.uint32(header.refcountTableClusters)
+        try file.write(w.bytes, at: UInt64(QCow2Header.FieldOffset.refcountTableOffset))
+        try file.flush()
+        refcountTable = table
+    }
 
     /// Writes every dirty refcount block (no flush).
     mutating func writeDirtyRefcountBlocks(file: any BlockDevice) throws {
