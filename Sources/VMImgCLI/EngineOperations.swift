@@ -120,8 +120,9 @@ public struct EngineOperations: ImageOperations {
         }
         if request.keepSnapshots { return try convertKeepingSnapshots(request, source: first) }
         let disk = try openSource(first)
-        guard let format = ConvertTarget.Format(rawValue: request.outputFormat) else {
-            throw ImageError(.usage, "Unknown file format '\(request.outputFormat)'")
+        let formatName = try request.targetOptions.map(targetFormat) ?? request.outputFormat
+        guard let format = ConvertTarget.Format(rawValue: formatName) else {
+            throw ImageError(.usage, "Unknown file format '\(formatName)'")
         }
         var target = ConvertTarget(path: request.output, format: format)
         target.compress = request.compress
@@ -138,6 +139,12 @@ public struct EngineOperations: ImageOperations {
             throw ImageError(.unsupported, "Compression not supported for this file format")
         }
         try Converter.convert(ConvertSource(disk: disk), to: target, progress: progress)
+    }
+
+    /// The format of the existing output `--target-image-opts` names: opened once as qemu-img
+    /// opens it (its errors name the option string; no `driver=` probes), then released.
+    func targetFormat(_ target: ImageOpenOptions) throws -> String {
+        try open(target, writable: true, backing: false).formatName
     }
 
     /// `convert --keep-snapshots`: qcow2 to qcow2 with every internal snapshot.

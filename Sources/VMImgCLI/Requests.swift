@@ -79,6 +79,8 @@ public struct ConvertRequest: Sendable, Equatable {
     public var output: String
     /// `-O`, default `raw`.
     public var outputFormat: String = "raw"
+    /// `--target-image-opts`: the output's option string, parsed (`output` is its file name).
+    public var targetOptions: ImageOpenOptions?
     /// `-o` options.
     public var options: [String: String] = [:]
     /// `-B`: backing file of the output.

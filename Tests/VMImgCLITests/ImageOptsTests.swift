@@ -71,4 +71,42 @@ struct ImageOptsTests {
             text.split(separator: "\n").filter { !$0.hasPrefix("Run completed") }.joined(separator: "\n")
         }
     }
+
+    /// `convert --target-image-opts`: the output is an option string, only with `-n`; errors and
+    /// the written images agree with qemu-img.
+    @Test func targetImageOptsMatchesQemuImg() throws {
+        let side = try SideBySide("target-image-opts")
+        try side.qemu("create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "a.qcow2", "16M")
+        try side.qemuIO("a.qcow2", ["write -P 7 0 1M", "write -P 9 5M 2M", "write -z 9M 1M"])
+        for name in ["ours", "theirs"] {
+            try side.qemu("create", "-q", "-f", "qcow2", "\(name).qcow2", "16M")
+            try side.qemu("create", "-q", "-f", "raw", "\(name).raw", "16M")
+        }
+        let errorCases: [[String]] = [
+            ["convert", "--target-image-opts", "a.qcow2", "driver=qcow2,file.filename=NAME.qcow2"],
+            [
+                "convert", "-n", "-O", "qcow2", "--target-image-opts", "a.qcow2",
+                "driver=qcow2,file.filename=NAME.qcow2",
+            ],
+            ["convert", "-n", "-o", "cluster_size=4k", "a.qcow2", "NAME.qcow2"],
+            ["convert", "-n", "--target-image-opts", "a.qcow2", "driver=qcow2,file.filename=NAME.qcow2,foo=1"],
+            ["convert", "-n", "--target-image-opts", "a.qcow2", "driver=qcow2,file.filename=missing.qcow2"],
+        ]
+        for arguments in errorCases {
+            let ours = try side.vmimg(arguments.map { $0.replacingOccurrences(of: "NAME", with: "ours") })
+            let theirs = try side.qemuImg(arguments.map { $0.replacingOccurrences(of: "NAME", with: "theirs") })
+            #expect(ours.status == theirs.status && theirs.status != 0, "\(arguments): \(ours)")
+            let expected = theirs.stderrText.replacingOccurrences(of: "qemu-img: ", with: "vmimg: ")
+                .replacingOccurrences(of: "theirs", with: "ours")
+            #expect(ours.stderrText == expected, "\(arguments)")
+        }
+        for (driver, file) in [("driver=qcow2,", "qcow2"), ("", "qcow2"), ("driver=raw,", "raw")] {
+            let options = "\(driver)file.driver=file,file.filename="
+            try side.vmimg(["convert", "-n", "--target-image-opts", "a.qcow2", "\(options)ours.\(file)"]).checked()
+            try side.qemu("convert", "-n", "--target-image-opts", "a.qcow2", "\(options)theirs.\(file)")
+            try side.qemu("compare", "-q", "a.qcow2", "ours.\(file)")
+            try side.qemu("compare", "-q", "-f", file, "-F", file, "ours.\(file)", "theirs.\(file)")
+            if file == "qcow2" { try side.qemu("check", "-q", "ours.qcow2") }
+        }
+    }
 }

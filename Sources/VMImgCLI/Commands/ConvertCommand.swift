@@ -3,7 +3,7 @@ import ArgumentParser
 /// `convert [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt]
 /// [-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size]
 /// [-r rate_limit] [-m num_coroutines] [-W] [--salvage] [--target-is-zero] [--bitmaps]
-/// filename [filename2 […]] output_filename`.
+/// [--target-image-opts] filename [filename2 […]] output_filename`.
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
@@ -16,7 +16,7 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup var creation: CreationOptionsFlag
 
     @Option(name: .customShort("O"), help: ArgumentHelp("Output format.", valueName: "output_fmt"))
-    var outputFormat = "raw"
+    var outputFormat: String?
     @Option(
         name: .customShort("B"),
         help: ArgumentHelp("Backing file of the output.", valueName: "backing_file"))
@@ -49,6 +49,10 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: .customLong("salvage"), help: "Continue past read errors.") var salvage = false
     @Flag(name: .customLong("bitmaps"), help: "Copy persistent bitmaps.") var bitmaps = false
     @Flag(
+        name: .customLong("target-image-opts"),
+        help: "The output filename is an option string (needs -n): driver=qcow2,file.filename=PATH")
+    var targetImageOpts = false
+    @Flag(
         name: .customLong("keep-snapshots"),
         help: "qcow2 to qcow2: keep every internal snapshot, shared clusters stored once (vmimg extra).")
     var keepSnapshots = false
@@ -57,7 +61,7 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         if creation.wantsHelp {
-            Console.current.out(try CreationOptionHelp.text(format: outputFormat))
+            Console.current.out(try CreationOptionHelp.text(format: outputFormat ?? "raw"))
             return
         }
         guard filenames.count >= 2, let output = filenames.last else {
@@ -79,7 +83,18 @@ struct ConvertCommand: ParsableCommand {
             request.sparseSize = bytes
         }
         if let rateLimit { _ = try SizeParser.cvtnum("rate limit", rateLimit) }
-        request.outputFormat = outputFormat
+        // qemu-img's order: the flag checks, then the sources, then the target's option string.
+        if targetImageOpts && !skipCreate { throw CLIError("--target-image-opts requires use of -n flag") }
+        if skipCreate && creation.joined != nil {
+            throw CLIError("-o has no effect when skipping image creation")
+        }
+        request.outputFormat = outputFormat ?? "raw"
+        if targetImageOpts {
+            if outputFormat != nil { throw CLIError("--image-opts and --format are mutually exclusive") }
+            let target = try ImageOpts.parse(output)
+            request.output = target.path
+            request.targetOptions = target
+        }
         request.options = creation.dictionary
         request.backingFile = backingFile
         request.backingFormat = backingFormat
