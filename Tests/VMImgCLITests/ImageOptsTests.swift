@@ -109,4 +109,45 @@ struct ImageOptsTests {
             if file == "qcow2" { try side.qemu("check", "-q", "ours.qcow2") }
         }
     }
+
+    /// `serve --cache-opts`: a bad key or value is refused before anything listens; with tiny caches
+    /// (every L2 and refcount access evicts) writes over NBD land exactly and the image checks clean.
+    @Test func serveCacheOptsServeExactData() throws {
+        let side = try SideBySide("serve-cache-opts")
+        try side.qemu("create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "a.qcow2", "64M")
+        try side.qemuIO("a.qcow2", ["write -P 1 0 3M", "write -P 2 9M 5M", "write -z 20M 4M"])
+        for (bad, reason) in [
+            ("foo=1", "Block format 'qcow2' does not support the option 'foo'"),
+            ("l2-cache-size=abc", "Parameter 'l2-cache-size' expects a non-negative number below 2^64"),
+        ] {
+            let refused = try side.vmimg(["serve", "--socket", "x.sock", "--cache-opts", bad, "a.qcow2"])
+            #expect(refused.status == 1)
+            #expect(refused.stderrText.hasPrefix("vmimg: Invalid --cache-opts '\(bad)': "), "\(refused)")
+            #expect(refused.stderrText.contains(reason), "\(refused)")
+        }
+        try side.qemu("convert", "-O", "raw", "a.qcow2", "model.raw")
+        let socket = side.path("s.sock")
+        // Started with no signals blocked (as from a shell), so SIGTERM below ends it.
+        let server = try BackgroundProcess(
+            try Tool.vmimgBinary(),
+            [
+                "serve", "--socket", socket, "--cache-opts",
+                "l2-cache-size=4k,refcount-cache-size=4k,cache-clean-interval=1", side.path("a.qcow2"),
+            ])
+        defer { server.stop() }
+        let url = "nbd+unix:///a.qcow2?socket=\(socket)"
+        let deadline = Date().addingTimeInterval(30)
+        while try side.qemuImg(["info", url]).status != 0 {
+            try #require(Date() < deadline && server.isRunning, "vmimg serve never listened on \(socket)")
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        let writes = ["write -P 5 1M 4M", "write -P 6 30M 2M", "write -z 9M 1M", "discard 40M 1M"]
+        try side.qemuIO(url, format: "raw", writes)
+        try side.qemuIO("model.raw", format: "raw", writes)
+        try side.qemu("compare", "-q", "-f", "raw", "-F", "raw", url, side.path("model.raw"))
+        kill(server.pid, SIGTERM)
+        #expect(eventually(seconds: 30) { !server.isRunning }, "vmimg serve ignored SIGTERM")
+        try side.qemu("check", "-q", "a.qcow2")
+        try side.qemu("compare", "-q", "a.qcow2", "model.raw")
+    }
 }
