@@ -12,6 +12,7 @@
 #include "cblockio_socket.h"
 #include "cblockio_rename.h"
 #include "cblockio_cancel.h"
+#include "cblockio_text.h"
 
 #ifdef __cplusplus
 extern "C" {
