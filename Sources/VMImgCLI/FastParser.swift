@@ -170,6 +170,8 @@ enum FastParser {
             if argument.utf8.starts(with: "--".utf8), let equals = argument.firstIndex(of: "=") {
                 name = String(argument[..<equals])
                 value = String(argument[argument.index(after: equals)...])
+                // ArgumentParser reads `--output=` as `--output` and takes the next argument.
+                if value?.isEmpty == true { return nil }
             }
             if takesValue(name) {
                 if value == nil {
