@@ -35,6 +35,10 @@ enum cblockio_file_kind {
 int cblockio_open(const char *path, int writable, int create, int truncate, int *fd_out);
 int cblockio_close(int fd);
 
+/// The index of the first byte where `a` and `b` differ in their first `count` bytes, or `count`
+/// when they are equal (memcmp: vectorized, where a Swift byte loop costs ~5 instructions a byte).
+size_t cblockio_first_difference(const void *a, const void *b, size_t count);
+
 /// Reads up to `count` bytes at `offset`, looping over short reads and EINTR; stops at EOF.
 /// Stores the number of bytes read (less than `count` only at end of file).
 int cblockio_pread_full(int fd, void *buf, size_t count, int64_t offset, size_t *done);
