@@ -16,11 +16,13 @@ enum FastParser {
         case info(InfoArguments)
         case map(MapArguments)
         case compare(CompareArguments)
+        /// `vmimg --version` alone.
+        case version
 
         /// Whether the command stops at a safe point on SIGINT/SIGTERM (``CancellableCommand``).
         var isCancellable: Bool {
             switch self {
-            case .info: false
+            case .info, .version: false
             case .check, .map, .compare: true
             }
         }
@@ -31,6 +33,9 @@ enum FastParser {
             case .info(let command): try command.run()
             case .map(let command): try command.run()
             case .compare(let command): try command.run()
+            case .version:
+                // What ArgumentParser prints for its version flag.
+                Console.current.out((VMImgCommand.configuration.version) + "\n")
             }
         }
     }
@@ -44,6 +49,7 @@ enum FastParser {
         case "info": return info(rest)
         case "map": return map(rest)
         case "compare": return compare(rest)
+        case "--version": return rest.isEmpty ? .version : nil
         default: return nil
         }
     }

@@ -10,7 +10,7 @@ import Testing
     static let values: [Double] = [
         0, -0.0, 0.005, 0.015, 0.125, 0.375, 0.78125, 1, 12.5, 99.995, 99.999, 100, 1023.5, 1_000_000.5,
         1e-300, 1e300, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .infinity, -.infinity, 1.0 / 3,
-        2.0 / 3, 5e-324, 123_456_789.125,
+        2.0 / 3, .leastNonzeroMagnitude, 123_456_789.125,
     ]
 
     @Test func matchesStringFormat() {
