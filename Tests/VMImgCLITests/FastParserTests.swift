@@ -1,5 +1,6 @@
 import Foundation
 import ImageKit
+import TestSupport
 import Testing
 
 @testable import VMImgCLI
@@ -84,47 +85,35 @@ import Testing
         }
     }
 
-    /// Both paths on real images made by qemu-img, through the real engine; the images are fresh
-    /// for each run (`-r` repairs them).
+    /// Both paths on real images made by qemu-img, through the built `vmimg` (in a process of its
+    /// own: in this test process, a concurrent test's fork can briefly hold a closed image's lock,
+    /// so `check -r`'s reopen would fail), with `VMIMG_ARGUMENT_PARSER=1` for the ArgumentParser
+    /// path. The images are fresh for each run (`-r` repairs them).
     @Test(arguments: commandLines)
     func runsLikeArgumentParser(arguments: [String]) throws {
         try requireQemu()
-        let templates = try Scratch()
-        _ = try templates.qemuImg("create", "-f", "qcow2", "A", "64M")
-        try templates.qemuIO("A", "write -P 0x11 0 192k")
-        _ = try templates.qemuImg("create", "-f", "qcow2", "B", "128M")
-        try templates.qemuIO("B", "write -P 0x22 64k 64k")
-        try CommandFlowTests.makeLeakImage(templates)
+        let vmimg = try Tool.vmimgBinary()
         let work = try Scratch()
+        _ = try work.qemuImg("create", "-f", "qcow2", "A.template", "64M")
+        try work.qemuIO("A.template", "write -P 0x11 0 192k")
+        _ = try work.qemuImg("create", "-f", "qcow2", "B.template", "128M")
+        try work.qemuIO("B.template", "write -P 0x22 64k 64k")
+        try CommandFlowTests.makeLeakImage(work)
         let files = FileManager.default
         func fresh() throws {
-            for (from, to) in [("A", "A"), ("B", "B"), ("leak.qcow2", "L")] {
+            for (from, to) in [("A.template", "A"), ("B.template", "B"), ("leak.qcow2", "L")] {
                 let target = work.url.appendingPathComponent(to)
                 try? files.removeItem(at: target)
-                try files.copyItem(at: templates.url.appendingPathComponent(from), to: target)
+                try files.copyItem(at: work.url.appendingPathComponent(from), to: target)
             }
         }
-        let resolved = arguments.enumerated().map { index, argument in
-            guard index > 0 else { return argument }
-            var text = argument
-            for name in ["A", "B", "L"] {
-                if text == name { return work.url.appendingPathComponent(name).path }
-                text = text.replacingOccurrences(
-                    of: "filename=\(name)", with: "filename=" + work.url.appendingPathComponent(name).path)
-            }
-            return text
-        }
-        var results: [(status: Int32, out: String, err: String)] = []
-        for fast in [true, false] {
+        var results: [ToolResult] = []
+        for environment in [[:], ["VMIMG_ARGUMENT_PARSER": "1"]] {
             try fresh()
-            let capture = Capture()
-            let status = Console.$current.withValue(capture.console) {
-                VMImgMain.run(resolved, fastPath: fast)
-            }
-            results.append((status, capture.out, capture.err))
+            results.append(try Tool.run(vmimg, arguments, cwd: work.url.path, environment: environment))
         }
         #expect(results[0].status == results[1].status)
-        #expect(results[0].out == results[1].out)
-        #expect(results[0].err == results[1].err)
+        #expect(results[0].stdoutText == results[1].stdoutText)
+        #expect(results[0].stderrText == results[1].stderrText)
     }
 }

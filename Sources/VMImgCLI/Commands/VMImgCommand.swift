@@ -28,7 +28,12 @@ public enum VMImgMain {
     /// Usage errors print `vmimg: <message>` and "Try 'vmimg --help' for more information" and
     /// return 1 (qemu-img's status, not ArgumentParser's 64); `--help` and `--version` print to
     /// stdout and return 0.
-    public static func run(_ arguments: [String]) -> Int32 { run(arguments, fastPath: true) }
+    ///
+    /// `VMIMG_ARGUMENT_PARSER=1` in the environment sends every command line through
+    /// ArgumentParser, skipping ``FastParser`` (tests compare the two paths this way).
+    public static func run(_ arguments: [String]) -> Int32 {
+        run(arguments, fastPath: ProcessEnvironment.value("VMIMG_ARGUMENT_PARSER") != "1")
+    }
 
     /// ``run(_:)``; `fastPath: false` always parses with ArgumentParser (tests compare the two).
     static func run(_ arguments: [String], fastPath: Bool) -> Int32 {
