@@ -108,9 +108,10 @@ extension BlockFile {
     /// - Throws: ``BlockIOError`` with operation `lock` (see ``lock(_:format:)``).
     public func lock(_ set: LockSet) throws(BlockIOError) {
         let fd = descriptor
-        try heldLockBytes.withLock { (held: inout Set<Int64>) throws(BlockIOError) in
-            let wanted = Set(set.bytes)
-            let added = wanted.subtracting(held).sorted()
+        try heldLockBytes.withLock { (held: inout [Int64]) throws(BlockIOError) in
+            var wanted: [Int64] = []
+            for byte in set.bytes.sorted() where wanted.last != byte { wanted.append(byte) }
+            let added = wanted.filter { !held.contains($0) }
             var locked: [Int64] = []
             func rollBack() {
                 for byte in locked { _ = cblockio_ofd_setlk(fd, byte, 1, Int32(CBLOCKIO_LOCK_UNLOCK.rawValue)) }
@@ -130,7 +131,7 @@ extension BlockFile {
                 case .message(let message): throw error("lock", 11, message)  // EAGAIN, as QEMU
                 }
             }
-            for byte in held.subtracting(wanted) {
+            for byte in held where !wanted.contains(byte) {
                 _ = cblockio_ofd_setlk(fd, byte, 1, Int32(CBLOCKIO_LOCK_UNLOCK.rawValue))
             }
             held = wanted
@@ -148,7 +149,7 @@ extension BlockFile {
     }
 
     /// The lock bytes currently held through this file, ascending.
-    public var heldLocks: [Int64] { heldLockBytes.withLock { $0.sorted() } }
+    public var heldLocks: [Int64] { heldLockBytes.withLock { $0 } }
 
     /// QEMU `raw_check_lock_bytes`: the first conflict as QEMU's message, or nil.
     enum Conflict { case message(String), failed(Int32) }

@@ -1,3 +1,5 @@
+import CBlockIO
+
 /// Whether `buffer[range]` holds only zero bytes.
 ///
 /// Compares 64 bytes per step as eight unaligned 64-bit words (QEMU's `buffer_is_zero` does the
@@ -32,4 +34,17 @@ func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
         i += 1
     }
     return tail == 0
+}
+
+/// The index of the first byte in `0..<count` where `x` and `y` differ, or nil when they are
+/// equal there (`compare` runs this over every allocated byte of both images).
+/// - Precondition: `count` lies inside both buffers.
+public func firstDifference(_ x: [UInt8], _ y: [UInt8], count: Int) -> Int? {
+    precondition(count >= 0 && count <= x.count && count <= y.count, "count outside the buffers")
+    let at = unsafe x.withUnsafeBytes { a in
+        unsafe y.withUnsafeBytes { b in
+            unsafe cblockio_first_difference(a.baseAddress, b.baseAddress, count)
+        }
+    }
+    return at < count ? at : nil
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -212,3 +213,12 @@ int cblockio_ofd_test(int fd, int64_t start, int64_t length, int type, int *conf
 }
 
 int cblockio_errno(void) { return errno; }
+
+size_t cblockio_first_difference(const void *a, const void *b, size_t count) {
+    const unsigned char *x = a, *y = b;
+    if (count == 0 || memcmp(x, y, count) == 0) return count;
+    size_t i = 0;
+    while (i + 4096 <= count && memcmp(x + i, y + i, 4096) == 0) i += 4096;
+    while (i < count && x[i] == y[i]) i++;
+    return i;
+}

@@ -75,7 +75,9 @@ public enum ImageOpener {
             }
             throw ImageError.open(path, error)
         }
-        let identity = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        // The file itself (device and inode), so every path to it (symlinks, `..`, hard links)
+        // matches; cheaper at start-up than resolving the path through Foundation's URL.
+        let identity = (try? FileStamp(path: path)).map { "\($0.device):\($0.inode)" } ?? path
         if seen.contains(identity) {
             throw ImageError(.open, "Could not open '\(path)': backing chain loops back to '\(path)'")
         }

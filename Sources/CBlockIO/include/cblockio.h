@@ -12,6 +12,7 @@
 #include "cblockio_socket.h"
 #include "cblockio_rename.h"
 #include "cblockio_cancel.h"
+#include "cblockio_text.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +34,10 @@ enum cblockio_file_kind {
 /// directories with EISDIR even when opened read-only. On success stores the fd.
 int cblockio_open(const char *path, int writable, int create, int truncate, int *fd_out);
 int cblockio_close(int fd);
+
+/// The index of the first byte where `a` and `b` differ in their first `count` bytes, or `count`
+/// when they are equal (memcmp: vectorized, where a Swift byte loop costs ~5 instructions a byte).
+size_t cblockio_first_difference(const void *a, const void *b, size_t count);
 
 /// Reads up to `count` bytes at `offset`, looping over short reads and EINTR; stops at EOF.
 /// Stores the number of bytes read (less than `count` only at end of file).

@@ -42,7 +42,7 @@ public enum Comparer {
                     n = min(n, UInt64(chunk))
                     try a.read(into: &bufA, range: 0..<Int(n), at: offset)
                     try b.read(into: &bufB, range: 0..<Int(n), at: offset)
-                    if let at = firstDifference(bufA, bufB, Int(n)) {
+                    if let at = BlockIO.firstDifference(bufA, bufB, count: Int(n)) {
                         return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
                     }
                 }
@@ -50,7 +50,7 @@ public enum Comparer {
                 n = min(n, UInt64(chunk))
                 let allocated = sa.present ? a : b
                 try allocated.read(into: &bufA, range: 0..<Int(n), at: offset)
-                if let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
+                if !isAllZero(bufA, range: 0..<Int(n)), let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
                     return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
                 }
             }
@@ -67,7 +67,7 @@ public enum Comparer {
             if s.present && !s.zero {
                 n = min(n, UInt64(chunk))
                 try larger.read(into: &bufA, range: 0..<Int(n), at: offset)
-                if let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
+                if !isAllZero(bufA, range: 0..<Int(n)), let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
                     return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
                 }
             }
@@ -99,14 +99,6 @@ public enum Comparer {
         }
     }
 
-    static func firstDifference(_ x: [UInt8], _ y: [UInt8], _ n: Int) -> Int? {
-        var i = 0
-        while i < n {
-            if x[i] != y[i] { return i }
-            i += 1
-        }
-        return nil
-    }
 }
 
 /// `qemu-img measure` for qcow2 and raw output, with QEMU's formulas (`qcow2_measure`,

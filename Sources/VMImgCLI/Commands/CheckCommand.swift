@@ -26,6 +26,26 @@ struct CheckCommand: ParsableCommand {
 
     @Argument(help: "Image file.") var filename: String
 
+    /// The parsed values.
+    var values: CheckArguments {
+        CheckArguments(
+            image: image.values, output: output.output, quiet: quiet.quiet, repair: repair,
+            sourceCache: sourceCache, filename: filename)
+    }
+
+    func run() throws { try values.run() }
+}
+
+/// `check`'s arguments as plain data (filled by ArgumentParser through ``CheckCommand`` or by
+/// ``FastParser``) and the command itself.
+struct CheckArguments: Equatable {
+    var image = ImageArguments()
+    var output = "human"
+    var quiet = false
+    var repair: String?
+    var sourceCache: String?
+    var filename: String
+
     func repairMode() throws -> RepairMode {
         switch repair {
         case nil: return []
@@ -37,13 +57,13 @@ struct CheckCommand: ParsableCommand {
     }
 
     func run() throws {
-        let json = try output.isJSON()
+        let json = try OutputFlag.isJSON(output)
         let mode = try repairMode()
         let console = Console.current
         let open = try image.open(filename)
         var report = try pass(open, mode, console)
         if report.corruptionsFixed != 0 || report.leaksFixed != 0 {
-            if !json && !quiet.quiet {
+            if !json && !quiet {
                 console.out(
                     CheckRenderer.repaired(
                         leaksFixed: report.leaksFixed, corruptionsFixed: report.corruptionsFixed))
@@ -53,7 +73,7 @@ struct CheckCommand: ParsableCommand {
             report.leaksFixed = fixed.leaksFixed
             report.corruptionsFixed = fixed.corruptionsFixed
         }
-        if !quiet.quiet {
+        if !quiet {
             console.out(json ? try CheckRenderer.json(report) : CheckRenderer.human(report))
         }
         if report.checkErrors != 0 { throw CLIError("Check failed") }

@@ -26,8 +26,30 @@ struct CompareCommand: ParsableCommand {
     @Argument(help: "First image.") var filename1: String
     @Argument(help: "Second image.") var filename2: String
 
+    /// The parsed values.
+    var values: CompareArguments {
+        CompareArguments(
+            image: image.values, quiet: quiet.quiet, progress: progress.progress,
+            secondFormat: secondFormat, sourceCache: sourceCache, strict: strict, filename1: filename1,
+            filename2: filename2)
+    }
+
+    func run() throws { try values.run() }
+}
+
+/// `compare`'s arguments as plain data (see ``CheckArguments``) and the command itself.
+struct CompareArguments: Equatable {
+    var image = ImageArguments()
+    var quiet = false
+    var progress = false
+    var secondFormat: String?
+    var sourceCache: String?
+    var strict = false
+    var filename1: String
+    var filename2: String
+
     func run() throws {
-        let printer = progress.printer(quiet: quiet.quiet, step: 2)
+        let printer = ProgressFlag.printer(progress: progress, quiet: quiet, step: 2)
         var second = try image.open(filename2)
         second.format = secondFormat
         printer.update(0)
@@ -37,12 +59,12 @@ struct CompareCommand: ParsableCommand {
             try $0.compare(
                 try image.open(filename1), second, strict: strict, progress: printer.update,
                 sizeMismatch: {
-                    guard !quiet.quiet else { return }
+                    guard !quiet else { return }
                     Console.current.out("Warning: Image size mismatch!\n")
                     warned = true
                 })
         }
-        if !quiet.quiet { Console.current.out(CompareRenderer.human(result, warned: warned)) }
+        if !quiet { Console.current.out(CompareRenderer.human(result, warned: warned)) }
         printer.finish()
         let code = CompareRenderer.exitCode(result)
         if code != 0 { throw ExitCode(code) }

@@ -13,8 +13,24 @@ struct InfoCommand: ParsableCommand {
 
     @Argument(help: "Image file.") var filename: String
 
+    /// The parsed values.
+    var values: InfoArguments {
+        InfoArguments(
+            image: image.values, output: output.output, backingChain: backingChain, filename: filename)
+    }
+
+    func run() throws { try values.run() }
+}
+
+/// `info`'s arguments as plain data (see ``CheckArguments``) and the command itself.
+struct InfoArguments: Equatable {
+    var image = ImageArguments()
+    var output = "human"
+    var backingChain = false
+    var filename: String
+
     func run() throws {
-        let json = try output.isJSON()
+        let json = try OutputFlag.isJSON(output)
         let info = try engine { try $0.info(try image.open(filename), backingChain: backingChain) }
         let text: String
         if backingChain {

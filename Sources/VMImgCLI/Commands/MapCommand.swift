@@ -18,8 +18,26 @@ struct MapCommand: ParsableCommand {
 
     @Argument(help: "Image file.") var filename: String
 
+    /// The parsed values.
+    var values: MapArguments {
+        MapArguments(
+            image: image.values, output: output.output, startOffset: startOffset, maxLength: maxLength,
+            filename: filename)
+    }
+
+    func run() throws { try values.run() }
+}
+
+/// `map`'s arguments as plain data (see ``CheckArguments``) and the command itself.
+struct MapArguments: Equatable {
+    var image = ImageArguments()
+    var output = "human"
+    var startOffset: String?
+    var maxLength: String?
+    var filename: String
+
     func run() throws {
-        let json = try output.isJSON()
+        let json = try OutputFlag.isJSON(output)
         let start = try startOffset.map { try SizeParser.cvtnum("start offset", $0) } ?? 0
         let length = try maxLength.map { try SizeParser.cvtnum("max length", $0) }
         let extents = try engine {

@@ -22,6 +22,25 @@ struct ImageFlags: ParsableArguments {
         help: "The filename is an option string: driver=qcow2,file.filename=PATH,l2-cache-size=…")
     var imageOpts = false
 
+    /// The parsed values.
+    var values: ImageArguments {
+        ImageArguments(
+            format: format, forceShare: forceShare, allowDataFile: allowDataFile, imageOpts: imageOpts)
+    }
+
+    /// - Throws: as ``ImageArguments/open(_:snapshot:)``.
+    func open(_ path: String, snapshot: String? = nil) throws -> ImageOpenOptions {
+        try values.open(path, snapshot: snapshot)
+    }
+}
+
+/// The values of ``ImageFlags`` as plain data, which ``FastParser`` fills without ArgumentParser.
+struct ImageArguments: Equatable {
+    var format: String?
+    var forceShare = false
+    var allowDataFile = false
+    var imageOpts = false
+
     /// - Throws: qemu-img's errors for `--image-opts` with `-f` or a bad option string.
     func open(_ path: String, snapshot: String? = nil) throws -> ImageOpenOptions {
         guard imageOpts else {
@@ -53,7 +72,11 @@ struct OutputFlag: ParsableArguments {
 
     /// Whether JSON was asked for.
     /// - Throws: qemu-img's "--output must be used with human or json as argument." (exit 1).
-    func isJSON() throws -> Bool {
+    func isJSON() throws -> Bool { try Self.isJSON(output) }
+
+    /// Whether `output` asks for JSON.
+    /// - Throws: as ``isJSON()``.
+    static func isJSON(_ output: String) throws -> Bool {
         switch output {
         case "json": return true
         case "human": return false
@@ -93,6 +116,11 @@ struct ProgressFlag: ParsableArguments {
     var progress = false
 
     func printer(quiet: Bool, step: Double) -> ProgressPrinter {
+        Self.printer(progress: progress, quiet: quiet, step: step)
+    }
+
+    /// The printer for `-p` = `progress`.
+    static func printer(progress: Bool, quiet: Bool, step: Double) -> ProgressPrinter {
         let console = Console.current
         return ProgressPrinter(enabled: progress && !quiet, step: step, write: console.out)
     }

@@ -28,21 +28,25 @@ public enum VMImgMain {
     /// Usage errors print `vmimg: <message>` and "Try 'vmimg --help' for more information" and
     /// return 1 (qemu-img's status, not ArgumentParser's 64); `--help` and `--version` print to
     /// stdout and return 0.
+    ///
+    /// `VMIMG_ARGUMENT_PARSER=1` in the environment sends every command line through
+    /// ArgumentParser, skipping ``FastParser`` (tests compare the two paths this way).
     public static func run(_ arguments: [String]) -> Int32 {
+        run(arguments, fastPath: ProcessEnvironment.value("VMIMG_ARGUMENT_PARSER") != "1")
+    }
+
+    /// ``run(_:)``; `fastPath: false` always parses with ArgumentParser (tests compare the two).
+    static func run(_ arguments: [String], fastPath: Bool) -> Int32 {
         let console = Console.current
         do {
-            var command = try VMImgCommand.parseAsRoot(ResizeCommand.protectSize(arguments))
-            if command is any CancellableCommand { Cancellation.installSignalHandlers() }
-            do {
-                try command.run()
-            } catch {
-                // Whatever the command threw on its way out (often wrapped), the signal is the story.
-                if Cancellation.isRequested { interrupted() }
-                throw error
+            if fastPath, let command = FastParser.parse(arguments) {
+                if command.isCancellable { Cancellation.installSignalHandlers() }
+                try runStoppingOnSignal { try command.run() }
+            } else {
+                var command = try VMImgCommand.parseAsRoot(ResizeCommand.protectSize(arguments))
+                if command is any CancellableCommand { Cancellation.installSignalHandlers() }
+                try runStoppingOnSignal { try command.run() }
             }
-            // A signal that came after the last check: the work is done, but the caller asked us
-            // to stop, and a script running us must see it.
-            if Cancellation.isRequested { interrupted() }
             return 0
         } catch let error as ReportedError {
             console.err(error.stderr)
@@ -62,6 +66,20 @@ public enum VMImgMain {
             console.err("vmimg: \(message)\n\(ErrorMapping.helpHint)\n")
             return 1
         }
+    }
+
+    /// Runs a parsed command; after a SIGINT/SIGTERM, exits through ``interrupted()``.
+    private static func runStoppingOnSignal(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch {
+            // Whatever the command threw on its way out (often wrapped), the signal is the story.
+            if Cancellation.isRequested { interrupted() }
+            throw error
+        }
+        // A signal that came after the last check: the work is done, but the caller asked us
+        // to stop, and a script running us must see it.
+        if Cancellation.isRequested { interrupted() }
     }
 
     /// After SIGINT/SIGTERM stopped a command: one line, then exit through the same signal (a

@@ -1,4 +1,4 @@
-import Foundation
+import BlockIO
 
 /// Where commands write: stdout for results, stderr for errors and per-cluster findings.
 ///
@@ -17,8 +17,7 @@ public struct Console: Sendable {
 
     /// The process's stdout and stderr, unbuffered (progress lines must show at once).
     public static let standard = Console(
-        out: { FileHandle.standardOutput.write(Data($0.utf8)) },
-        err: { FileHandle.standardError.write(Data($0.utf8)) })
+        out: TextOutput.standardOutput, err: TextOutput.standardError)
 
     /// The console commands use.
     @TaskLocal public static var current: Console = .standard

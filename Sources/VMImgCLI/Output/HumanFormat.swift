@@ -1,3 +1,4 @@
+import BlockIO
 import Foundation
 
 /// Text helpers shared by the human renderers, ported from QEMU.
@@ -10,7 +11,7 @@ public enum HumanFormat {
         let exponent = frexp(Double(bytes) / (1000.0 / 1024.0)).1
         let index = min(max((exponent - 1) / 10, 0), suffixes.count - 1)
         let divisor = Double(UInt64(1) << UInt64(index * 10))
-        return String(format: "%0.3g ", Double(bytes) / divisor) + suffixes[index] + "B"
+        return TextOutput.general(Double(bytes) / divisor, precision: 3) + " " + suffixes[index] + "B"
     }
 
     /// ``size(_:)`` for a signed count; negative values print as zero.

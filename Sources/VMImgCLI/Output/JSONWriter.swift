@@ -1,3 +1,4 @@
+import BlockIO
 import Foundation
 
 /// Prints a ``QObject`` exactly like QEMU 7.2's `qobject_to_json_pretty` (qobject/json-writer.c).
@@ -54,7 +55,7 @@ public enum JSONWriter {
         switch object {
         case .int(let v): return String(v)
         case .uint(let v): return String(v)
-        case .double(let v): return String(format: "%.17g", v)
+        case .double(let v): return TextOutput.general(v, precision: 17)
         case .bool(let v): return v ? "true" : "false"
         case .string(let s): return quoteStrings ? quoted(s) : s
         case .null: return "null"

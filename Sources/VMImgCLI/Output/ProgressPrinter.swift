@@ -1,3 +1,5 @@
+import BlockIO
+
 /// The `-p` progress line of QEMU's util/qemu-progress.c: `    (%3.2f/100%)` + `\r`, printed when
 /// progress moved by more than the step, went backwards, or is 0 or 100; ``finish()`` writes the
 /// final newline.
@@ -26,7 +28,7 @@ public final class ProgressPrinter {
         guard current > lastPrint + skip || current < lastPrint - skip || current == 0 || current == 100
         else { return }
         lastPrint = current
-        if enabled { write("    (" + String(format: "%3.2f", Double(current)) + "/100%)\r") }
+        if enabled { write("    (" + TextOutput.fixed(Double(current), precision: 2) + "/100%)\r") }
     }
 
     /// Ends the line (`qemu_progress_end`).

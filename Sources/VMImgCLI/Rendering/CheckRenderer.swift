@@ -1,4 +1,4 @@
-import Foundation
+import BlockIO
 import ImageKit
 
 /// Renders `check` results like qemu-img 7.2 (`dump_human_image_check`, `dump_json_image_check`).
@@ -24,12 +24,13 @@ public enum CheckRenderer {
         }
         if report.totalClusters != 0 && report.allocatedClusters != 0 {
             let allocated = Double(report.allocatedClusters)
-            out += String(
-                format: "%lld/%lld = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% compressed clusters\n",
-                report.allocatedClusters, report.totalClusters,
-                allocated * 100.0 / Double(report.totalClusters),
-                Double(report.fragmentedClusters) * 100.0 / allocated,
-                Double(report.compressedClusters) * 100.0 / allocated)
+            // qemu-img: "%" PRId64 "/%" PRId64 " = %0.2f%% allocated, %0.2f%% fragmented, …".
+            func percent(_ value: Double) -> String { TextOutput.fixed(value, precision: 2) }
+            out +=
+                "\(report.allocatedClusters)/\(report.totalClusters) = "
+                + percent(allocated * 100.0 / Double(report.totalClusters)) + "% allocated, "
+                + percent(Double(report.fragmentedClusters) * 100.0 / allocated) + "% fragmented, "
+                + percent(Double(report.compressedClusters) * 100.0 / allocated) + "% compressed clusters\n"
         }
         if report.imageEndOffset != 0 { out += "Image end offset: \(report.imageEndOffset)\n" }
         return out
