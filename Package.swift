@@ -72,17 +72,16 @@ let package = Package(
         // across 15 libraries at every start (Formats/performance.md, "Start-up"). main.swift is
         // compiled with the flag too: its `import Foundation` then autolinks the static
         // Foundation's own dependencies (ICU, _FoundationCollections, …).
-        // Linked as a fixed-address (non-PIE) executable that exports no symbols: a PIE made
-        // ld.so apply ~119,000 relative relocations at every start, dirtying ~350 pages (check:
-        // 915 page faults and 7.3 ms of CPU, non-PIE 570 and 5.2 ms), and dladdr in the Swift
-        // runtime's start-up scanned ~32,000 exported symbols (1M instructions). Libraries,
-        // stack and heap stay randomized; nothing looks vmimg's symbols up at run time.
+        // Exports no symbols: dladdr in the Swift runtime's start-up scanned ~32,000 of them (1M
+        // instructions). It stays a PIE: linking it -no-pie saved ~1.5 ms of start-up (ld.so's
+        // ~119,000 relative relocations, ~320 page faults) but would put 140 MB of code at a fixed
+        // address in a tool that parses images from strangers (ASLR is a mitigation we keep).
         .executableTarget(
             name: "vmimg", dependencies: ["VMImgCLI"],
             swiftSettings: safety + [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))],
             linkerSettings: [
                 .unsafeFlags(
-                    ["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"],
+                    ["-static-stdlib", "-Xlinker", "--no-export-dynamic"],
                     .when(platforms: [.linux]))
             ]),
         .target(name: "TestSupport", dependencies: ["BlockIO"], swiftSettings: safety),
