@@ -1,5 +1,4 @@
 import CBlockIO
-import Synchronization
 
 /// A host file (or block device) accessed with positional I/O only.
 ///
@@ -22,7 +21,7 @@ public final class BlockFile: BlockDevice {
     /// Lock bytes currently held through this descriptor, ascending (guarded by the mutex; lock
     /// calls are rare). An array, not a `Set`: the first `Set<Int64>` costs a scan of every
     /// protocol conformance in the process (~0.5M instructions, a tenth of a small `check`).
-    let heldLockBytes = Mutex<[Int64]>([])
+    let heldLockBytes = Locked<[Int64]>([])
 
     /// Opens `path`.
     ///

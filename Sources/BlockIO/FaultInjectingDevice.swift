@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Wraps a ``BlockDevice`` and fails chosen operations or simulates power loss, for crash tests.
 ///
 /// Mutating calls (`write`, `setLength`, `discard`, `preallocate`) are numbered from 1 in the
@@ -79,7 +77,7 @@ public final class FaultInjectingDevice: BlockDevice {
 
     /// The wrapped device; after a power cut it holds the surviving state.
     public let base: any BlockDevice
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Wraps `base`; no fault is armed until ``inject(_:)``.
     public init(wrapping base: any BlockDevice) {

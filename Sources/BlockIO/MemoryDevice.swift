@@ -1,5 +1,3 @@
-import Synchronization
-
 /// An in-memory ``BlockDevice`` for tests: a growable byte array behind a mutex.
 ///
 /// Everything inside the length is data (no holes); `discard` zeroes; `flush` does nothing.
@@ -8,7 +6,7 @@ public final class MemoryDevice: BlockDevice {
     public let name: String
     /// Whether writes are allowed.
     public let isWritable: Bool
-    private let storage: Mutex<[UInt8]>
+    private let storage: Locked<[UInt8]>
 
     /// A device holding `bytes`.
     ///
@@ -19,7 +17,7 @@ public final class MemoryDevice: BlockDevice {
     public init(bytes: [UInt8] = [], name: String = "memory", writable: Bool = true) {
         self.name = name
         self.isWritable = writable
-        self.storage = Mutex(bytes)
+        self.storage = Locked(bytes)
     }
 
     /// A copy of the current contents.

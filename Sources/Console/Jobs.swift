@@ -1,5 +1,5 @@
+import BlockIO
 import Foundation
-import Synchronization
 
 /// A long operation (import, full duplicate, rebuild from an image) running in the background;
 /// `GET /api/v1/jobs/{id}` reports it.
@@ -53,7 +53,7 @@ public enum JobResult: Codable, Sendable, Equatable {
 /// The console's jobs, in memory (a restart forgets them; the journal already makes the
 /// operations themselves crash-safe). Keeps the newest ``limit`` finished ones.
 public final class JobRegistry: Sendable {
-    private let jobs = Mutex<[String: JobJSON]>([:])
+    private let jobs = Locked<[String: JobJSON]>([:])
     private let limit = 200
 
     public init() {}

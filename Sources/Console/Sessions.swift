@@ -1,6 +1,6 @@
+import BlockIO
 import Foundation
 import Hummingbird
-import Synchronization
 
 /// A UI session, opened by presenting the access token once (`/login`). The cookie carries only a
 /// random session id (HttpOnly, SameSite=Strict); ``csrf`` goes into every page's forms and into
@@ -23,7 +23,7 @@ struct Notice: Sendable, Equatable {
 /// Sessions in memory: a restart asks for the token again.
 final class SessionStore: Sendable {
     static let cookieName = "vmimg_session"
-    private let sessions = Mutex<[String: Session]>([:])
+    private let sessions = Locked<[String: Session]>([:])
     /// Sessions end after this long.
     let lifetime: TimeInterval = 12 * 3600
 

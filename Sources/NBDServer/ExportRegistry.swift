@@ -1,7 +1,7 @@
+import BlockIO
 import ImageKit
 import NBDProtocol
 import QCow2
-import Synchronization
 
 /// One opened export shared by every connection: the image, and the single writer slot.
 final class OpenExport: Sendable {
@@ -10,7 +10,7 @@ final class OpenExport: Sendable {
     let lock: ExportLock
     /// Whether a connection holds the writer slot. A writable export has one writer at a time;
     /// other connections get a read-only view (`NBD_FLAG_READ_ONLY`).
-    let writerClaimed = Mutex(false)
+    let writerClaimed = Locked(false)
 
     init(export: NBDServer.Export, backend: NBDBackend, lock: ExportLock) {
         self.export = export
@@ -75,7 +75,7 @@ final class ExportRegistry: Sendable {
 final class ConnectionCatalog: NBDExportCatalog {
     let registry: ExportRegistry
     /// The export this connection claimed, and whether as its writer.
-    let claimed = Mutex<(export: OpenExport, writer: Bool)?>(nil)
+    let claimed = Locked<(export: OpenExport, writer: Bool)?>(nil)
 
     init(registry: ExportRegistry) {
         self.registry = registry

@@ -1,3 +1,4 @@
+import BlockIO
 import Foundation
 import ImageKit
 import NBDProtocol
@@ -5,7 +6,6 @@ import NIOCore
 import NIOPosix
 import QCow2
 import QCow2Format
-import Synchronization
 
 /// An NBD server (fixed newstyle, structured replies, `base:allocation`) exporting qcow2 and raw
 /// images through the vmimg engine. The event loops only frame bytes; every engine call runs on
@@ -106,7 +106,7 @@ public final class NBDServer: Sendable {
     public let configuration: Configuration
     let group: any EventLoopGroup
     let executor: BlockingExecutor
-    let running = Mutex(Running())
+    let running = Locked(Running())
 
     /// Creates a server; nothing is opened or bound until ``start()``.
     /// - Throws: ``NBDServerError/usage(_:)`` for no exports, duplicate names, a non-loopback

@@ -2,7 +2,6 @@ import BlockIO
 import Codecs
 import Dispatch
 import QCow2Format
-import Synchronization
 
 /// Metadata of an open image. Lives inside `QCow2Image`'s mutex: every read or change of tables,
 /// refcounts or the header happens under that lock.
@@ -46,15 +45,15 @@ public final class QCow2Image: VirtualDisk {
     public let dataFile: (any BlockDevice)?
     public let backingDisk: (any VirtualDisk)?
     public let isWritable: Bool
-    let state: Mutex<QCow2State>
-    let decompressors: Mutex<[DecompressorBox]>
+    let state: Locked<QCow2State>
+    let decompressors: Locked<[DecompressorBox]>
     /// Geometry is fixed for the life of an open image.
     public let geometry: QCow2Geometry
     public let compressionType: QCow2CompressionType
     /// The metadata cache sizes and clean interval in force (QEMU's defaults unless set).
     public let cacheSizes: QCow2CacheOptions.Resolved
     /// Fires every `cache-clean-interval` seconds to drop idle cache entries; nil when disabled.
-    let cleanTimer = Mutex<(any DispatchSourceTimer)?>(nil)
+    let cleanTimer = Locked<(any DispatchSourceTimer)?>(nil)
 
     /// Reads cluster 0 of `device` and decodes the header and its extensions, with every
     /// open-time check that does not need the rest of the file.
@@ -120,14 +119,14 @@ public final class QCow2Image: VirtualDisk {
         }
         let sizes = try cache.resolve(geometry: geometry, virtualSize: header.size)
         cacheSizes = sizes
-        state = Mutex(
+        state = Locked(
             QCow2State(
                 header: header, extensions: extensions, geometry: geometry, l1: l1, refcountTable: refcountTable,
                 snapshots: snapshots, snapshotTableLength: snapshotLength,
                 l2Cache: TableCache(capacity: sizes.l2Entries, clock: cacheClock),
                 refcountCache: TableCache(capacity: sizes.refcountEntries, clock: cacheClock),
                 fileLength: fileLength))
-        decompressors = Mutex([])
+        decompressors = Locked([])
         if sizes.cleanInterval > 0 { startCleanTimer(seconds: sizes.cleanInterval) }
     }
 

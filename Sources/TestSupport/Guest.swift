@@ -1,5 +1,5 @@
+import BlockIO
 import Foundation
-import Synchronization
 
 /// The tiny test guest of `Samples/build-guest.sh`: a Debian kernel and a busybox initrd that mounts
 /// the ext4 virtio disk `/dev/vda` at `/mnt`, runs the actions named by `vmimg.action=` on the
@@ -59,7 +59,7 @@ public enum Guest {
         }
     }
 
-    private static let built = Mutex<(kernel: String, initrd: String)?>(nil)
+    private static let built = Locked<(kernel: String, initrd: String)?>(nil)
 
     /// Builds (once per process, cached across runs) and returns the guest kernel and initrd, by
     /// running `Samples/build-guest.sh`; `VMIMG_GUEST_DIR` points at a prebuilt pair instead.

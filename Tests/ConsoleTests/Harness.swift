@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Instances
-import Synchronization
+import BlockIO
 import Testing
 import TestSupport
 
@@ -15,7 +15,7 @@ final class Harness: Sendable {
     let service: ConsoleService
     static let token = String(repeating: "ab", count: 32)
     /// Every exchange, for the OpenAPI check.
-    let exchanges = Mutex<[Exchange]>([])
+    let exchanges = Locked<[Exchange]>([])
 
     init(maxUpload: Int64 = 16 << 20) throws {
         scratch = try Scratch(label: "console")

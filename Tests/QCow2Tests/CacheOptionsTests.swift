@@ -3,13 +3,12 @@ import Foundation
 import ImageKit
 import QCow2
 import QCow2Format
-import Synchronization
 import TestSupport
 import Testing
 
 /// A clock the test moves by hand, for `cache-clean-interval`.
 final class ManualClock: Sendable {
-    let now = Mutex<UInt64>(1_000_000_000)
+    let now = Locked<UInt64>(1_000_000_000)
     func advance(seconds: UInt64) { now.withLock { $0 += seconds * 1_000_000_000 } }
     var read: @Sendable () -> UInt64 { { [self] in now.withLock { $0 } } }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import ImageKit
 import QCow2
-import Synchronization
+import BlockIO
 import TestSupport
 import Testing
 
@@ -20,10 +20,10 @@ extension HeavyEngineTests {
             let size = region * (threads + 1)
             try Qemu.create(path, size: "\(size)", options: ["cluster_size=\(clusterSize)"])
             let image = try QCow2Image(path: path, writable: true)
-            let shared = Mutex([UInt8](repeating: 0, count: region))
+            let shared = Locked([UInt8](repeating: 0, count: region))
             let sharedBase = threads * region
-            let models = Mutex([[UInt8]](repeating: [UInt8](repeating: 0, count: region), count: threads))
-            let failures = Mutex<[String]>([])
+            let models = Locked([[UInt8]](repeating: [UInt8](repeating: 0, count: region), count: threads))
+            let failures = Locked<[String]>([])
             DispatchQueue.concurrentPerform(iterations: threads + 1) { t in
                 var rng = SplitMix64(seed: seed &+ UInt64(t) &* 0x9e37_79b9)
                 if t == threads {

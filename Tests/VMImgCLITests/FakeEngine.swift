@@ -1,5 +1,5 @@
 import ImageKit
-import Synchronization
+import BlockIO
 
 @testable import VMImgCLI
 
@@ -13,11 +13,11 @@ final class FakeEngine: ImageOperations, Sendable {
 
     let infoResult: ImageInfo?
     let mapResult: [MapExtent]
-    let checkReports: Mutex<[CheckReport]>
+    let checkReports: Locked<[CheckReport]>
     let checkMessages: [String]
     let compareResult: CompareResult?
     let failure: Failure?
-    let seenRequests = Mutex<[String]>([])
+    let seenRequests = Locked<[String]>([])
 
     init(
         info: ImageInfo? = nil, map: [MapExtent] = [], checks: [CheckReport] = [],
@@ -26,7 +26,7 @@ final class FakeEngine: ImageOperations, Sendable {
     ) {
         infoResult = info
         mapResult = map
-        checkReports = Mutex(checks)
+        checkReports = Locked(checks)
         self.checkMessages = checkMessages
         compareResult = compare
         self.failure = failure

@@ -1,6 +1,6 @@
 import Foundation
 import ImageKit
-import Synchronization
+import BlockIO
 import Testing
 
 @testable import VMImgCLI
@@ -96,7 +96,7 @@ func requireQemu() throws {
 
 /// Captures what a command writes.
 final class Capture: Sendable {
-    private let state = Mutex<(out: String, err: String)>(("", ""))
+    private let state = Locked<(out: String, err: String)>(("", ""))
     var out: String { state.withLock { $0.out } }
     var err: String { state.withLock { $0.err } }
 

@@ -1,7 +1,6 @@
 import BlockIO
 import Foundation
 import QCow2
-import Synchronization
 
 /// `qemu-img bench` parameters (`-c -d -s -o -S -w --pattern --flush-interval --no-drain`).
 public struct BenchParameters: Sendable, Equatable {
@@ -126,7 +125,7 @@ public enum Bench {
         let size = target.disk.virtualSize
         let step = p.step == 0 ? UInt64(p.bufferSize) : p.step
         let buffer = [UInt8](repeating: p.write ? p.pattern : 0, count: p.bufferSize)
-        let state = Mutex(
+        let state = Locked(
             Schedule(nextOffset: p.offset, done: [Bool](repeating: false, count: p.count)))
         let wake = NSCondition()
 

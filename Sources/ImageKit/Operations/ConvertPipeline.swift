@@ -1,12 +1,12 @@
+import BlockIO
 import Codecs
 import Dispatch
 import Foundation
 import QCow2
-import Synchronization
 
 /// A first-in first-out queue between threads; `put` blocks while `capacity` items wait.
 final class BlockingQueue<Element: Sendable>: Sendable {
-    private let items = Mutex<[Element]>([])
+    private let items = Locked<[Element]>([])
     private let available = DispatchSemaphore(value: 0)
     private let space: DispatchSemaphore?
 
@@ -48,11 +48,11 @@ enum ConvertStep: Sendable {
 
 /// Compressed streams of one chunk's clusters, filled by the workers in any order.
 final class CompressedChunk: Sendable {
-    private let results: Mutex<(streams: [[UInt8]?], remaining: Int, error: String?)>
+    private let results: Locked<(streams: [[UInt8]?], remaining: Int, error: String?)>
     private let done = DispatchSemaphore(value: 0)
 
     init(clusters: Int, pending: Int) {
-        results = Mutex((Array(repeating: nil, count: clusters), pending, nil))
+        results = Locked((Array(repeating: nil, count: clusters), pending, nil))
         if pending == 0 { done.signal() }
     }
 

@@ -4,7 +4,6 @@ import Dispatch
 import Foundation
 import QCow2
 import QCow2Format
-import Synchronization
 
 /// What `convert` writes: the output file and how to create it.
 public struct ConvertTarget: Sendable {
@@ -430,7 +429,7 @@ public enum Converter {
 
 /// Tells the reader thread to stop early (the writer failed).
 final class StopFlag: Sendable {
-    private let flag = Mutex(false)
+    private let flag = Locked(false)
     var isSet: Bool { flag.withLock { $0 } }
     func set() { flag.withLock { $0 = true } }
 }

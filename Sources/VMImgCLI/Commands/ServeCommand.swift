@@ -1,8 +1,8 @@
 import ArgumentParser
+import BlockIO
 import Dispatch
 import NBDServer
 import QCow2
-import Synchronization
 
 /// `vmimg serve`: exports images over NBD (vmimg extension; see Formats/nbd.md).
 struct ServeCommand: ParsableCommand {
@@ -55,7 +55,7 @@ struct ServeCommand: ParsableCommand {
     /// interrupted).
     static func block(_ work: @escaping @Sendable () async throws -> Void) throws {
         let done = DispatchSemaphore(value: 0)
-        let failure = Mutex<String?>(nil)
+        let failure = Locked<String?>(nil)
         Task {
             do { try await work() } catch { failure.withLock { $0 = "\(error)" } }
             done.signal()
