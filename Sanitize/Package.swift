@@ -49,7 +49,7 @@ let package = Package(
             name: "SanitizeQCow2Tests",
             dependencies: [
                 .product(name: "QCow2", package: "vmimg"), .product(name: "ImageKit", package: "vmimg"),
-                .product(name: "TestSupport", package: "vmimg"),
+                .product(name: "TestSupport", package: "vmimg"), .product(name: "FuzzSupport", package: "vmimg"),
             ],
             path: "Tests/QCow2Tests"),
     ]
