@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, builds, and runs every test.
 #
-#   bash Samples/test.sh [--long] [--sanitize-engine] [--sanitize] [--no-lint] [--scratch-path DIR] [-- SWIFT-TEST-ARGS...]
+#   bash Samples/test.sh [--long] [--no-sanitize-engine] [--sanitize-engine-all] [--sanitize] [--no-lint]
+#                        [--scratch-path DIR] [-- SWIFT-TEST-ARGS...]
 #
 #   --long          also run long tests (sets VMIMG_LONG=1: fuzzing, big images)
-#   --sanitize-engine  before the normal pass, the engine's suites under AddressSanitizer and its
-#                   concurrency tests under ThreadSanitizer, built from Sanitize/ (engine modules only,
-#                   .build-asan-engine, .build-tsan-engine; not yet the default: see Sanitize/Package.swift)
+#   (default)       before the normal pass, the engine's suites under ThreadSanitizer, then under
+#                   AddressSanitizer, built from Sanitize/ (engine modules only, .build-tsan-engine,
+#                   .build-asan-engine), without the two longest randomized suites (RandomWorkload,
+#                   HeavyEngineTests, which the normal pass runs); see Sanitize/Package.swift
+#   --sanitize-engine-all   the same with every engine suite
+#   --no-sanitize-engine    skip the sanitizer passes (quick local runs)
 #   --sanitize      after the normal pass, also run the whole package's engine tests under ASan and
 #                   TSan (.build-asan, .build-tsan; VMIMG_SANITIZE_FILTER or -- ARGS pick tests; slow)
 #   --no-lint       skip `swift format lint --strict` (run only when .swift-format exists)
@@ -21,7 +25,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 long=0
 sanitize=0
-engine_sanitize=0
+engine_sanitize=1
+engine_skip='RandomWorkload|HeavyEngineTests'
 lint=1
 scratch=()
 test_args=()
@@ -29,7 +34,9 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --long) long=1 ;;
         --sanitize) sanitize=1 ;;
-        --sanitize-engine) engine_sanitize=1 ;;
+        --sanitize-engine) engine_sanitize=1 ;;  # the default; kept for old command lines
+        --sanitize-engine-all) engine_sanitize=1; engine_skip='' ;;
+        --no-sanitize-engine) engine_sanitize=0 ;;
         --no-lint) lint=0 ;;
         --scratch-path) scratch=(--scratch-path "$2"); shift ;;
         --) shift; test_args=("$@"); break ;;
@@ -105,11 +112,11 @@ fi
 if [[ $engine_sanitize -eq 1 && ${#test_args[@]} -eq 0 ]]; then
     build_dir=${scratch[1]:-.build}
     [[ $build_dir == /* ]] || build_dir="$PWD/$build_dir"
-    for pass in "address:QCow2FormatTests|QCow2Tests|CodecsTests|BlockIOTests" "thread:ConcurrencyTests"; do
-        sanitizer=${pass%%:*}
-        filter=${pass#*:}
+    skip_args=()
+    [[ -n $engine_skip ]] && skip_args=(--skip "$engine_skip")
+    for sanitizer in thread address; do
         dir=.build-${sanitizer:0:1}san-engine
-        step "engine tests under --sanitize=$sanitizer (Sanitize/, --scratch-path $dir, --filter '$filter')"
+        step "engine tests under --sanitize=$sanitizer (Sanitize/, --scratch-path $dir, skipping '${engine_skip:-nothing}')"
         started=$SECONDS
         san_status=0
         swift build --package-path Sanitize --scratch-path "$dir" --sanitize="$sanitizer" --build-tests ||
@@ -119,9 +126,9 @@ if [[ $engine_sanitize -eq 1 && ${#test_args[@]} -eq 0 ]]; then
             # The crash tests run the normal vmimg; the sanitizer watches the test process.
             VMIMG_BIN="$build_dir/debug/vmimg" SWIFT_BACKTRACE=enable=no \
                 LSAN_OPTIONS="suppressions=$PWD/Samples/lsan.supp" \
-                timeout --kill-after=30 "${VMIMG_ENGINE_SANITIZE_TIMEOUT:-600}" \
+                timeout --kill-after=30 "${VMIMG_ENGINE_SANITIZE_TIMEOUT:-900}" \
                 swift test --package-path Sanitize --scratch-path "$dir" --sanitize="$sanitizer" --skip-build \
-                --filter "$filter" || san_status=$?
+                "${skip_args[@]}" || san_status=$?
         fi
         echo "engine sanitize=$sanitizer: build $((built - started)) s, tests $((SECONDS - built)) s, status $san_status"
         [[ $san_status -ne 0 ]] && status=$san_status
