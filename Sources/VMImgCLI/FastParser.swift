@@ -54,94 +54,76 @@ enum FastParser {
         }
     }
 
+    // Each command fills its plain arguments value directly (file names last, once counted).
+
     private static func check(_ arguments: ArraySlice<String>) -> Command? {
-        var image = ImageArguments()
-        var output = "human"
-        var quiet = false
-        var repair: String?
-        var sourceCache: String?
+        var values = CheckArguments(filename: "")
         let files = scan(arguments) { name, value in
-            if image.apply(name, value) { return true }
+            if values.image.apply(name, value) { return true }
             switch (name, value) {
-            case ("--output", let value?): output = value
-            case ("-q", nil): quiet = true
-            case ("-r", let value?): repair = value
-            case ("-T", let value?): sourceCache = value
+            case ("--output", let value?): values.output = value
+            case ("-q", nil): values.quiet = true
+            case ("-r", let value?): values.repair = value
+            case ("-T", let value?): values.sourceCache = value
             default: return false
             }
             return true
         }
         guard let files, files.count == 1 else { return nil }
-        return .check(
-            CheckArguments(
-                image: image, output: output, quiet: quiet, repair: repair, sourceCache: sourceCache,
-                filename: files[0]))
+        values.filename = files[0]
+        return .check(values)
     }
 
     private static func info(_ arguments: ArraySlice<String>) -> Command? {
-        var image = ImageArguments()
-        var output = "human"
-        var backingChain = false
+        var values = InfoArguments(filename: "")
         let files = scan(arguments) { name, value in
-            if image.apply(name, value) { return true }
+            if values.image.apply(name, value) { return true }
             switch (name, value) {
-            case ("--output", let value?): output = value
-            case ("--backing-chain", nil): backingChain = true
+            case ("--output", let value?): values.output = value
+            case ("--backing-chain", nil): values.backingChain = true
             default: return false
             }
             return true
         }
         guard let files, files.count == 1 else { return nil }
-        return .info(
-            InfoArguments(image: image, output: output, backingChain: backingChain, filename: files[0]))
+        values.filename = files[0]
+        return .info(values)
     }
 
     private static func map(_ arguments: ArraySlice<String>) -> Command? {
-        var image = ImageArguments()
-        var output = "human"
-        var startOffset: String?
-        var maxLength: String?
+        var values = MapArguments(filename: "")
         let files = scan(arguments) { name, value in
-            if image.apply(name, value) { return true }
+            if values.image.apply(name, value) { return true }
             switch (name, value) {
-            case ("--output", let value?): output = value
-            case ("--start-offset", let value?): startOffset = value
-            case ("--max-length", let value?): maxLength = value
+            case ("--output", let value?): values.output = value
+            case ("--start-offset", let value?): values.startOffset = value
+            case ("--max-length", let value?): values.maxLength = value
             default: return false
             }
             return true
         }
         guard let files, files.count == 1 else { return nil }
-        return .map(
-            MapArguments(
-                image: image, output: output, startOffset: startOffset, maxLength: maxLength,
-                filename: files[0]))
+        values.filename = files[0]
+        return .map(values)
     }
 
     private static func compare(_ arguments: ArraySlice<String>) -> Command? {
-        var image = ImageArguments()
-        var quiet = false
-        var progress = false
-        var secondFormat: String?
-        var sourceCache: String?
-        var strict = false
+        var values = CompareArguments(filename1: "", filename2: "")
         let files = scan(arguments) { name, value in
-            if image.apply(name, value) { return true }
+            if values.image.apply(name, value) { return true }
             switch (name, value) {
-            case ("-q", nil): quiet = true
-            case ("-p", nil): progress = true
-            case ("-F", let value?): secondFormat = value
-            case ("-T", let value?): sourceCache = value
-            case ("-s", nil): strict = true
+            case ("-q", nil): values.quiet = true
+            case ("-p", nil): values.progress = true
+            case ("-F", let value?): values.secondFormat = value
+            case ("-T", let value?): values.sourceCache = value
+            case ("-s", nil): values.strict = true
             default: return false
             }
             return true
         }
         guard let files, files.count == 2 else { return nil }
-        return .compare(
-            CompareArguments(
-                image: image, quiet: quiet, progress: progress, secondFormat: secondFormat,
-                sourceCache: sourceCache, strict: strict, filename1: files[0], filename2: files[1]))
+        (values.filename1, values.filename2) = (files[0], files[1])
+        return .compare(values)
     }
 
     /// Options that take a value; every other accepted spelling is a flag.
