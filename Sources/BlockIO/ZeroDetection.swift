@@ -40,10 +40,20 @@ func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
 /// equal there (`compare` runs this over every allocated byte of both images).
 /// - Precondition: `count` lies inside both buffers.
 public func firstDifference(_ x: [UInt8], _ y: [UInt8], count: Int) -> Int? {
-    precondition(count >= 0 && count <= x.count && count <= y.count, "count outside the buffers")
+    firstDifference(x, from: 0, y, from: 0, count: count)
+}
+
+/// The offset of the first byte where `x[xStart..<xStart + count]` and `y[yStart..<yStart + count]`
+/// differ, or nil when they are equal.
+public func firstDifference(_ x: [UInt8], from xStart: Int, _ y: [UInt8], from yStart: Int, count: Int) -> Int? {
+    precondition(
+        count >= 0 && xStart >= 0 && yStart >= 0 && xStart + count <= x.count && yStart + count <= y.count,
+        "count outside the buffers")
+    guard count > 0 else { return nil }
     let at = unsafe x.withUnsafeBytes { a in
         unsafe y.withUnsafeBytes { b in
-            unsafe cblockio_first_difference(a.baseAddress, b.baseAddress, count)
+            unsafe cblockio_first_difference(
+                a.baseAddress.map { unsafe $0 + xStart }, b.baseAddress.map { unsafe $0 + yStart }, count)
         }
     }
     return at < count ? at : nil

@@ -60,7 +60,7 @@ public enum ImageCommit {
         let base = try openWritable(baseDisk)
         if base.virtualSize < top.virtualSize { try base.grow(to: top.virtualSize) }
         let size = top.virtualSize
-        var buffer = [UInt8](repeating: 0, count: options.chunkSize)
+        var buffer = AlignedBytes(count: options.chunkSize)
         var offset: UInt64 = 0
         while offset < size {
             do {
@@ -77,8 +77,8 @@ public enum ImageCommit {
                 if e.zero {
                     try base.writeZeroes(at: offset, count: UInt64(n))
                 } else {
-                    try top.read(into: &buffer, range: 0..<n, at: offset)
-                    try base.write(buffer, range: 0..<n, at: offset)
+                    try top.read(into: &buffer.bytes, range: buffer.indices(0..<n), at: offset)
+                    try base.write(buffer.bytes, range: buffer.indices(0..<n), at: offset)
                 }
             }
             offset += UInt64(n)

@@ -21,7 +21,7 @@ extension VirtualDisk {
     ) throws {
         let size = virtualSize
         try device.setLength(size)
-        var buffer = [UInt8](repeating: 0, count: options.chunkSize)
+        var buffer = AlignedBytes(count: options.chunkSize)
         var offset: UInt64 = 0
         while offset < size {
             try Cancellation.check()
@@ -35,11 +35,11 @@ extension VirtualDisk {
                     continue
                 }
                 let n = Int(min(e.length, UInt64(count)))
-                try self.read(into: &buffer, range: 0..<n, at: offset)
+                try self.read(into: &buffer.bytes, range: buffer.indices(0..<n), at: offset)
                 try writeNonZero(buffer, count: n, at: offset, to: device, granularity: options.sparseSize)
                 offset += UInt64(n)
             } else if let read {
-                try read(&buffer, 0..<count, offset)
+                try read(&buffer.bytes, buffer.indices(0..<count), offset)
                 try writeNonZero(buffer, count: count, at: offset, to: device, granularity: options.sparseSize)
                 offset += UInt64(count)
             }
@@ -48,24 +48,25 @@ extension VirtualDisk {
     }
 }
 
-/// Writes `buffer[0..<count]` at `offset`, skipping aligned all-zero blocks of `granularity` bytes.
-func writeNonZero(_ buffer: [UInt8], count: Int, at offset: UInt64, to device: any BlockDevice, granularity: Int)
+/// Writes the window's first `count` bytes at `offset`, skipping aligned all-zero blocks of
+/// `granularity` bytes.
+func writeNonZero(_ buffer: AlignedBytes, count: Int, at offset: UInt64, to device: any BlockDevice, granularity: Int)
     throws
 {
     var i = 0
     while i < count {
         let blockEnd = min(count, i + granularity)
-        if isZero(buffer, i..<blockEnd) {
+        if isZero(buffer.bytes, buffer.indices(i..<blockEnd)) {
             i = blockEnd
             continue
         }
         var j = blockEnd
         while j < count {
             let next = min(count, j + granularity)
-            if isZero(buffer, j..<next) { break }
+            if isZero(buffer.bytes, buffer.indices(j..<next)) { break }
             j = next
         }
-        try device.write(buffer, range: i..<j, at: offset + UInt64(i))
+        try device.write(buffer.bytes, range: buffer.indices(i..<j), at: offset + UInt64(i))
         i = j
     }
 }

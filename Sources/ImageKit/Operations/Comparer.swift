@@ -26,8 +26,8 @@ public enum Comparer {
         let common = min(sizeA, sizeB)
         let total = max(sizeA, sizeB)
         var percent = QemuProgress(base: total)
-        var bufA = [UInt8](repeating: 0, count: chunk)
-        var bufB = [UInt8](repeating: 0, count: chunk)
+        var bufA = AlignedBytes(count: chunk)
+        var bufB = AlignedBytes(count: chunk)
         var offset: UInt64 = 0
         while offset < common {
             try Cancellation.check()
@@ -40,17 +40,19 @@ public enum Comparer {
             } else if sa.present == sb.present {
                 if sa.present {
                     n = min(n, UInt64(chunk))
-                    try a.read(into: &bufA, range: 0..<Int(n), at: offset)
-                    try b.read(into: &bufB, range: 0..<Int(n), at: offset)
-                    if let at = BlockIO.firstDifference(bufA, bufB, count: Int(n)) {
+                    try a.read(into: &bufA.bytes, range: bufA.indices(0..<Int(n)), at: offset)
+                    try b.read(into: &bufB.bytes, range: bufB.indices(0..<Int(n)), at: offset)
+                    if let at = BlockIO.firstDifference(
+                        bufA.bytes, from: bufA.base, bufB.bytes, from: bufB.base, count: Int(n))
+                    {
                         return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
                     }
                 }
             } else {
                 n = min(n, UInt64(chunk))
                 let allocated = sa.present ? a : b
-                try allocated.read(into: &bufA, range: 0..<Int(n), at: offset)
-                if !isAllZero(bufA, range: 0..<Int(n)), let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
+                try allocated.read(into: &bufA.bytes, range: bufA.indices(0..<Int(n)), at: offset)
+                if let at = bufA.firstNonZero(0..<Int(n)) {
                     return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
                 }
             }
@@ -66,8 +68,8 @@ public enum Comparer {
             var n = min(s.length, total - offset)
             if s.present && !s.zero {
                 n = min(n, UInt64(chunk))
-                try larger.read(into: &bufA, range: 0..<Int(n), at: offset)
-                if !isAllZero(bufA, range: 0..<Int(n)), let at = (0..<Int(n)).first(where: { bufA[$0] != 0 }) {
+                try larger.read(into: &bufA.bytes, range: bufA.indices(0..<Int(n)), at: offset)
+                if let at = bufA.firstNonZero(0..<Int(n)) {
                     return result(.contentMismatch(offset: Int64(offset) + Int64(at / 512 * 512)))
                 }
             }

@@ -30,8 +30,12 @@ final class BlockingQueue<Element: Sendable>: Sendable {
 /// it at a time (the reader fills it, the steps queue hands it to the writer, the buffers queue
 /// hands it back), so its array stays uniquely referenced and is filled in place, never copied.
 final class ChunkBuffer: @unchecked Sendable {
-    var bytes: [UInt8]
-    init(count: Int) { bytes = [UInt8](repeating: 0, count: count) }
+    /// Page aligned: the kernel's copies to and from it are the bulk of a convert's CPU.
+    var data: AlignedBytes
+    init(count: Int) { data = AlignedBytes(count: count) }
+    var bytes: [UInt8] { data.bytes }
+    /// Index in `bytes` of the chunk's first byte.
+    var base: Int { data.base }
 }
 
 /// One step of a conversion, planned and read ahead of the writer.
@@ -119,12 +123,15 @@ final class CompressorWorkers: Sendable {
     }
 
     /// Queues the non-zero clusters of a chunk; the result fills in asynchronously.
-    func submit(_ buffer: [UInt8], length: Int, zero: [Bool]) -> CompressedChunk {
+    /// - Parameter base: index in `buffer` of the chunk's first byte.
+    func submit(_ buffer: [UInt8], base: Int, length: Int, zero: [Bool]) -> CompressedChunk {
         let cs = clusterSize
         let chunk = CompressedChunk(clusters: zero.count, pending: zero.lazy.filter { !$0 }.count)
         for i in 0..<zero.count where !zero[i] {
             jobs.put(
-                Job(chunk: chunk, buffer: buffer, index: i, range: (i * cs)..<min(length, (i + 1) * cs)))
+                Job(
+                    chunk: chunk, buffer: buffer, index: i,
+                    range: (base + i * cs)..<(base + min(length, (i + 1) * cs))))
         }
         return chunk
     }
