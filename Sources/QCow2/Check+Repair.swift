@@ -25,8 +25,12 @@ extension QCow2State {
             run.res.checkErrors += 1
             return nil
         }
+        if let last = run.lastRefcountBlock, last.offset == blockOffset {
+            return RefcountBlockCodec.get(last.block, index: blockIndex, order: geometry.refcountOrder)
+        }
         do {
             let block = try checkRefcountBlock(at: blockOffset, file: file)
+            run.lastRefcountBlock = (blockOffset, block)
             return RefcountBlockCodec.get(block, index: blockIndex, order: geometry.refcountOrder)
         } catch {
             run.log("Can't get refcount for cluster \(cluster): \(CheckFailure(error).reason)")
@@ -104,6 +108,7 @@ extension QCow2State {
             run.log("\(verb) cluster \(i) refcount=\(onDisk) reference=\(expected)")
             if fixing {
                 do {
+                    run.lastRefcountBlock = nil
                     try checkSetRefcount(cluster: i, to: expected, file: file)
                     wrote = true
                     if isLeakFix { run.res.leaksFixed += 1 } else { run.res.corruptionsFixed += 1 }
@@ -129,6 +134,9 @@ extension QCow2State {
         let g = geometry
         let dataFile = header.hasExternalDataFile
         var wrote = false
+        // Refcount lookups only (QEMU's check_oflag_copied logs nothing for them); this phase
+        // writes L1 and L2 entries, never refcounts, so its block memo stays valid throughout.
+        var scratch = CheckRun(fix: [], geometry: g)
         for i in 0..<l1.count {
             let l1Entry = l1[i]
             let l2Offset = l1Entry & L1Entry.offsetMask
@@ -139,7 +147,7 @@ extension QCow2State {
                 if wrote { try file.flush() }
                 throw error
             }
-            var scratch = CheckRun(fix: [], geometry: g)
+            scratch.messages.removeAll(keepingCapacity: true)
             if let refcount = checkOnDiskRefcount(
                 &scratch, cluster: Int(l2Offset >> UInt64(g.clusterBits)), file: file),
                 (refcount == 1) != (l1Entry & L1Entry.copiedFlag != 0)

@@ -65,6 +65,9 @@ struct CheckRun {
     var fileLength: UInt64 = 0
     /// Set once the one-time "Marking image as corrupt" line was printed.
     var signalledCorruption = false
+    /// The refcount block the last on-disk lookup used: the check reads refcounts in cluster
+    /// order, so this spares a cache lookup per cluster. Cleared when the check writes refcounts.
+    var lastRefcountBlock: (offset: UInt64, block: [UInt8])?
     /// How far `-r all` may extend the file to take in a refcount block past its end (vmimg's bound;
     /// QEMU has none).
     static let maxRepairGrowth: UInt64 = 1 << 30
