@@ -1,4 +1,4 @@
 import Foundation
 import VMImgCLI
 
-exit(VMImgMain.run(Array(CommandLine.arguments.dropFirst())))
+exit(VMImgMain.main(Array(CommandLine.arguments.dropFirst())))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BlockIO
+import QCow2
 
 /// The `vmimg` root command: qemu-img 7.2's subcommands with its flag spellings.
 public struct VMImgCommand: ParsableCommand {
@@ -35,16 +36,27 @@ public enum VMImgMain {
         run(arguments, fastPath: ProcessEnvironment.value("VMIMG_ARGUMENT_PARSER") != "1")
     }
 
+    /// ``run(_:)`` as the whole process (`main.swift`): a command that is over in one step also
+    /// turns off the images' cache-clean timer (`QCow2Image.periodicCacheCleaning`), a process-wide
+    /// setting that tests running commands in-process must not inherit.
+    public static func main(_ arguments: [String]) -> Int32 {
+        run(arguments, fastPath: ProcessEnvironment.value("VMIMG_ARGUMENT_PARSER") != "1", ownsProcess: true)
+    }
+
     /// ``run(_:)``; `fastPath: false` always parses with ArgumentParser (tests compare the two).
-    static func run(_ arguments: [String], fastPath: Bool) -> Int32 {
+    static func run(_ arguments: [String], fastPath: Bool, ownsProcess: Bool = false) -> Int32 {
         let console = Console.current
         do {
             if fastPath, let command = FastParser.parse(arguments) {
                 if command.isCancellable { Cancellation.installSignalHandlers() }
+                if ownsProcess { QCow2Image.periodicCacheCleaning.withLock { $0 = false } }
                 try runStoppingOnSignal { try command.run() }
             } else {
                 var command = try VMImgCommand.parseAsRoot(ResizeCommand.protectSize(arguments))
                 if command is any CancellableCommand { Cancellation.installSignalHandlers() }
+                if ownsProcess && !(command is any LongRunningCommand) {
+                    QCow2Image.periodicCacheCleaning.withLock { $0 = false }
+                }
                 try runStoppingOnSignal { try command.run() }
             }
             return 0
@@ -89,6 +101,14 @@ public enum VMImgMain {
         Cancellation.exit(signal: Cancellation.requestedSignal ?? 2)
     }
 }
+
+/// Commands that keep images open for as long as they run (exports, the console, the scheduler):
+/// their images run QEMU's cache-clean timer; every other command is over in one step and skips it.
+protocol LongRunningCommand {}
+
+extension ServeCommand: LongRunningCommand {}
+extension InstanceServeCommand: LongRunningCommand {}
+extension ConsoleCommand: LongRunningCommand {}
 
 /// Commands with long scans that stop at a safe point on SIGINT/SIGTERM (issue 6; Formats/cli.md
 /// "Interrupting a command"). Other commands keep the default action: the signal ends them at once.
