@@ -40,6 +40,17 @@ static inline double vmimg_byte_entropy(const uint8_t *in, size_t n) {
     return bits;
 }
 
+/// igzip's AVX2/AVX-512 assembly returns with the upper halves of the vector registers dirty
+/// (no `vzeroupper`). Until something clears them, every legacy-SSE instruction after it pays the
+/// AVX-SSE transition penalty: zlib's deflate, run next on the same thread, took 1.85 ms a 64 KiB
+/// cluster instead of 0.98 ms (measured, Formats/performance.md). `vzeroupper` is an AVX
+/// instruction, so it runs only where AVX exists (igzip uses none elsewhere).
+static inline void vmimg_clear_upper_vector_state(void) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx")) __asm__ volatile("vzeroupper" ::: "memory");
+#endif
+}
+
 /// Raw deflate of `in[0..<n]` at igzip level 1 with a 4 KiB window into at most `cap` bytes.
 /// Returns the compressed size, or -1 when it does not fit (or on error).
 static inline long vmimg_isal_deflate_level1(uint8_t *level_buf, uint32_t level_buf_size, const uint8_t *in,
@@ -57,7 +68,9 @@ static inline long vmimg_isal_deflate_level1(uint8_t *level_buf, uint32_t level_
     s.avail_in = n;
     s.next_out = out;
     s.avail_out = cap;
-    return isal_deflate_stateless(&s) == COMP_OK ? (long)s.total_out : -1;
+    long result = isal_deflate_stateless(&s) == COMP_OK ? (long)s.total_out : -1;
+    vmimg_clear_upper_vector_state();
+    return result;
 }
 
 #endif
