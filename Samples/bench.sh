@@ -6,6 +6,7 @@
 #   --runs N  paired runs per row (default 5; the table shows medians)
 #   --only R  run only the rows whose key matches the extended regex R (e.g. 'convert|check')
 #   --keep    keep the work directory (inputs are reused by a later run with the same size)
+#   --no-warmup  skip the untimed run of each tool before a row's timed runs
 # Environment: VMIMG (binary, default .build-perf/release/vmimg), QEMU_IMG (default qemu-img),
 #   BENCH_DIR (work directory, default /tmp/vmimg-bench-{quick,full}).
 #
@@ -22,13 +23,15 @@ quick=0
 runs=5
 only=''
 keep=0
+warmup=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --runs) runs=$2; shift ;;
+        --no-warmup) warmup=0 ;;
         --only) only=$2; shift ;;
         --keep) keep=1 ;;
-        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1'" >&2; exit 1 ;;
     esac
     shift
@@ -120,6 +123,16 @@ row() {
     if [ -n "$only" ] && ! [[ $key =~ $only ]]; then return; fi
     log "== $label"
     local i tool first second vt qt vc qc vs qs vr=0 ratios=() cratios=() sratios=() vtimes=() qtimes=() failed=''
+    # One untimed run of each tool first: on this VM the first run after a pause pays for memory
+    # the host took back (page faults on fresh guest pages), up to 3× a short row's time, and
+    # would land on whichever tool goes first.
+    if [ "$warmup" = 1 ]; then
+        for tool in "$VMIMG" "$QEMU_IMG"; do
+            if declare -F "prep_$key" > /dev/null; then "prep_$key" "$tool"; fi
+            # shellcheck disable=SC2046
+            timed $("cmd_$key" "$tool")
+        done
+    fi
     for ((i = 0; i < runs; i++)); do
         if ((i % 2 == 0)); then first=$VMIMG second=$QEMU_IMG; else first=$QEMU_IMG second=$VMIMG; fi
         for tool in "$first" "$second"; do

@@ -1,6 +1,7 @@
 import Dispatch
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A bounded cache of metadata tables keyed by host offset, with dirty tracking. Least recently

@@ -80,7 +80,8 @@ public enum Converter {
                     let first = Int(min(UInt64(rawGranule), size))
                     if first > 0 { try device.write([UInt8](repeating: 0, count: first), at: 0) }
                     let unit = rawGranule
-                    let data = { (offset: UInt64, length: Int, buffer: ChunkBuffer, zero: [Bool], _: CompressedChunk?) in
+                    let data = {
+                        (offset: UInt64, length: Int, buffer: ChunkBuffer, zero: [Bool], _: CompressedChunk?) in
                         try writeRaw(
                             buffer.bytes, base: buffer.base, length: length, zero: zero, unit: unit, at: offset,
                             to: device)
@@ -222,7 +223,8 @@ public enum Converter {
         let zeroes = { (offset: UInt64, length: UInt64) in try image.writeZeroes(at: offset, count: length) }
         let cs = image.geometry.clusterSize
         guard target.compress else {
-            return try pipeline(disk, unit: cs, target: target, workers: nil, progress: progress, data: write, zeroes: zeroes)
+            return try pipeline(
+                disk, unit: cs, target: target, workers: nil, progress: progress, data: write, zeroes: zeroes)
         }
         // Compression: the reader thread feeds the workers ahead of this (writer) thread.
         let workers = try CompressorWorkers(image: image, count: target.threads)
