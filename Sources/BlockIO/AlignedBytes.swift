@@ -14,7 +14,7 @@ public struct AlignedBytes: Sendable {
 
     public init(count: Int) {
         var bytes = [UInt8](repeating: 0, count: count + Self.alignment)
-        let address = unsafe bytes.withUnsafeMutableBytes { unsafe Int(bitPattern: $0.baseAddress) }
+        let address = unsafe bytes.withUnsafeMutableBytes { Int(bitPattern: $0.baseAddress) }
         self.base = (Self.alignment - address % Self.alignment) % Self.alignment
         self.bytes = bytes
         self.count = count
