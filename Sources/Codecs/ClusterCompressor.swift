@@ -84,7 +84,7 @@ import CZstd
         var output = [UInt8](repeating: 0, count: clusterSize - 1)
         let produced: Int?
         if let stream = unsafe zstream {
-            if unsafe isNearRandom(input, range, &output) { return nil }
+            if isNearRandom(input, range, &output) { return nil }
             produced = try unsafe deflate(stream, input, range, &output)
         } else if let context = unsafe cctx {
             produced = try unsafe zstdCompress(context, input, range, &output)
