@@ -33,9 +33,6 @@ final class ChunkBuffer: @unchecked Sendable {
     /// Page aligned: the kernel's copies to and from it are the bulk of a convert's CPU.
     var data: AlignedBytes
     init(count: Int) { data = AlignedBytes(count: count) }
-    var bytes: [UInt8] { data.bytes }
-    /// Index in `bytes` of the chunk's first byte.
-    var base: Int { data.base }
 }
 
 /// One step of a conversion, planned and read ahead of the writer.
@@ -123,15 +120,14 @@ final class CompressorWorkers: Sendable {
     }
 
     /// Queues the non-zero clusters of a chunk; the result fills in asynchronously.
-    /// - Parameter base: index in `buffer` of the chunk's first byte.
-    func submit(_ buffer: [UInt8], base: Int, length: Int, zero: [Bool]) -> CompressedChunk {
+    func submit(_ buffer: AlignedBytes, length: Int, zero: [Bool]) -> CompressedChunk {
         let cs = clusterSize
         let chunk = CompressedChunk(clusters: zero.count, pending: zero.lazy.filter { !$0 }.count)
         for i in 0..<zero.count where !zero[i] {
             jobs.put(
                 Job(
-                    chunk: chunk, buffer: buffer, index: i,
-                    range: (base + i * cs)..<(base + min(length, (i + 1) * cs))))
+                    chunk: chunk, buffer: buffer.bytes, index: i,
+                    range: buffer.indices((i * cs)..<min(length, (i + 1) * cs))))
         }
         return chunk
     }

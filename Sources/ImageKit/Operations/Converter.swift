@@ -82,9 +82,7 @@ public enum Converter {
                     let unit = rawGranule
                     let data = {
                         (offset: UInt64, length: Int, buffer: ChunkBuffer, zero: [Bool], _: CompressedChunk?) in
-                        try writeRaw(
-                            buffer.bytes, base: buffer.base, length: length, zero: zero, unit: unit, at: offset,
-                            to: device)
+                        try writeRaw(buffer.data, length: length, zero: zero, unit: unit, at: offset, to: device)
                     }
                     // The new file reads as zeros already.
                     let zeroes = { (_: UInt64, _: UInt64) in }
@@ -159,7 +157,7 @@ public enum Converter {
     /// Writes one step to a raw output: each run of non-zero granules reserved (`fallocate`, which
     /// on ext4 spares the delayed allocation of every page) and written in one request at its offset.
     static func writeRaw(
-        _ buffer: [UInt8], base: Int, length: Int, zero: [Bool], unit: Int, at offset: UInt64, to device: BlockFile
+        _ buffer: AlignedBytes, length: Int, zero: [Bool], unit: Int, at offset: UInt64, to device: BlockFile
     ) throws {
         var i = 0
         while i < zero.count {
@@ -172,7 +170,7 @@ public enum Converter {
             let range = (i * unit)..<min(length, j * unit)
             let at = offset + UInt64(range.lowerBound)
             try device.preallocate(offset: at, count: UInt64(range.count))
-            try device.write(buffer, range: (base + range.lowerBound)..<(base + range.upperBound), at: at)
+            try device.write(buffer.bytes, range: buffer.indices(range), at: at)
             i = j
         }
     }
@@ -217,8 +215,7 @@ public enum Converter {
     ) throws {
         let write = { (offset: UInt64, length: Int, buffer: ChunkBuffer, zero: [Bool], streams: CompressedChunk?) in
             try writeData(
-                image, buffer.bytes, base: buffer.base, offset: offset, length: length, zero: zero, streams: streams,
-                target: target)
+                image, buffer.data, offset: offset, length: length, zero: zero, streams: streams, target: target)
         }
         let zeroes = { (offset: UInt64, length: UInt64) in try image.writeZeroes(at: offset, count: length) }
         let cs = image.geometry.clusterSize
@@ -317,14 +314,14 @@ public enum Converter {
             var zero = [Bool](repeating: false, count: clusters)
             if target.sparseSize > 0 && !target.skipCreate {
                 for i in 0..<clusters {
-                    zero[i] = isZero(buffer.bytes, buffer.data.indices((i * cs)..<min(length, (i + 1) * cs)))
+                    zero[i] = isZero(buffer.data.bytes, buffer.data.indices((i * cs)..<min(length, (i + 1) * cs)))
                 }
                 // Compressed output skips every zero cluster, as qemu-img does.
                 if !target.compress && target.sparseSize > cs {
                     keepShortZeroRuns(&zero, unit: cs, minimum: target.sparseSize)
                 }
             }
-            let streams = workers?.submit(buffer.bytes, base: buffer.base, length: length, zero: zero)
+            let streams = workers?.submit(buffer.data, length: length, zero: zero)
             try emit(.data(offset: offset, length: length, buffer: buffer, zero: zero, streams: streams))
         }
 
@@ -372,9 +369,8 @@ public enum Converter {
 
     /// Writes one chunk's non-zero clusters: runs of plain clusters in one request, or each
     /// cluster compressed (by the workers) when asked.
-    /// - Parameter base: index in `buffer` of the chunk's first byte.
     static func writeData(
-        _ image: QCow2Image, _ buffer: [UInt8], base: Int, offset: UInt64, length: Int, zero: [Bool],
+        _ image: QCow2Image, _ buffer: AlignedBytes, offset: UInt64, length: Int, zero: [Bool],
         streams: CompressedChunk?,
         target: ConvertTarget
     ) throws {
@@ -387,7 +383,7 @@ public enum Converter {
                 if let stream = compressed[i] {
                     try image.writeCompressedCluster(stream, at: at)
                 } else {
-                    try image.write(buffer, range: (base + i * cs)..<(base + min(length, (i + 1) * cs)), at: at)
+                    try image.write(buffer.bytes, range: buffer.indices((i * cs)..<min(length, (i + 1) * cs)), at: at)
                 }
             }
             return
@@ -404,7 +400,7 @@ public enum Converter {
             var j = i
             while j < clusters && !zero[j] { j += 1 }
             try image.write(
-                buffer, range: (base + i * cs)..<(base + min(length, j * cs)), at: offset + UInt64(i * cs))
+                buffer.bytes, range: buffer.indices((i * cs)..<min(length, j * cs)), at: offset + UInt64(i * cs))
             i = j
         }
     }

@@ -33,15 +33,18 @@ public enum VMImgMain {
     /// `VMIMG_ARGUMENT_PARSER=1` in the environment sends every command line through
     /// ArgumentParser, skipping ``FastParser`` (tests compare the two paths this way).
     public static func run(_ arguments: [String]) -> Int32 {
-        run(arguments, fastPath: ProcessEnvironment.value("VMIMG_ARGUMENT_PARSER") != "1")
+        run(arguments, fastPath: fastPathAllowed)
     }
 
     /// ``run(_:)`` as the whole process (`main.swift`): a command that is over in one step also
     /// turns off the images' cache-clean timer (`QCow2Image.periodicCacheCleaning`), a process-wide
     /// setting that tests running commands in-process must not inherit.
     public static func main(_ arguments: [String]) -> Int32 {
-        run(arguments, fastPath: ProcessEnvironment.value("VMIMG_ARGUMENT_PARSER") != "1", ownsProcess: true)
+        run(arguments, fastPath: fastPathAllowed, ownsProcess: true)
     }
+
+    /// False when `VMIMG_ARGUMENT_PARSER=1` asks for ArgumentParser on every command line.
+    static var fastPathAllowed: Bool { ProcessEnvironment.value("VMIMG_ARGUMENT_PARSER") != "1" }
 
     /// ``run(_:)``; `fastPath: false` always parses with ArgumentParser (tests compare the two).
     static func run(_ arguments: [String], fastPath: Bool, ownsProcess: Bool = false) -> Int32 {
