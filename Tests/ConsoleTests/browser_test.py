@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -36,10 +36,31 @@ for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--dis
              "--disable-extensions", "--no-first-run"):
     options.add_argument(flag)
 driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
-# The console re-renders lists after every action: an element found a moment ago can be
-# replaced before it is read, so waits retry on stale references instead of failing.
+# The console re-renders lists after every action and forms submit by navigating: an element
+# found a moment ago can be replaced before it is read, so waits retry on stale references
+# instead of failing.
 wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
 shot_number = 0
+
+
+def replaced(error):
+    """True when the element being read belonged to a page that was replaced meanwhile. Selenium
+    calls that a stale reference; chromedriver reports it as a plain WebDriverException, "Node with
+    given id does not belong to the document", when a navigation races the read (seen in CI while
+    the form that creates an instance was submitting)."""
+    return isinstance(error, StaleElementReferenceException) or "does not belong to the document" in str(error)
+
+
+def wait_for(condition):
+    """wait.until, with a replaced element counted as 'not yet' rather than as a failure."""
+    def tolerant(d):
+        try:
+            return condition(d)
+        except WebDriverException as error:
+            if replaced(error):
+                return False
+            raise
+    return wait.until(tolerant)
 
 
 def shot(name):
@@ -59,22 +80,22 @@ def settled(read, attempts=10):
     for attempt in range(attempts):
         try:
             return read()
-        except StaleElementReferenceException:
-            if attempt == attempts - 1:
+        except WebDriverException as error:
+            if not replaced(error) or attempt == attempts - 1:
                 raise
             time.sleep(0.1)
 
 
 def click(by, value):
     def once():
-        element = wait.until(EC.element_to_be_clickable((by, value)))
+        element = wait_for(EC.element_to_be_clickable((by, value)))
         element.click()
         return element
     return settled(once)
 
 
 def text_of(css):
-    return settled(lambda: wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, css))).text)
+    return settled(lambda: wait_for(EC.presence_of_element_located((By.CSS_SELECTOR, css))).text)
 
 
 def notices():
@@ -102,30 +123,30 @@ def expect(condition, message):
 def create_instance(name):
     driver.get(opts.url + "/instances")
     click(By.ID, "open-create-instance")
-    wait.until(EC.visibility_of_element_located((By.ID, "instance-name"))).send_keys(name)
+    wait_for(EC.visibility_of_element_located((By.ID, "instance-name"))).send_keys(name)
     shot(f"create-instance-{name}")
     click(By.ID, "create-instance-submit")
-    wait.until(EC.text_to_be_present_in_element((By.ID, "instance-title"), name))
+    wait_for(EC.text_to_be_present_in_element((By.ID, "instance-title"), name))
 
 
 def create_snapshot(name, screenshot=None):
     click(By.ID, "tab-snapshots")
     click(By.ID, "open-create-snapshot")
-    field = wait.until(EC.visibility_of_element_located((By.ID, "snapshot-name")))
+    field = wait_for(EC.visibility_of_element_located((By.ID, "snapshot-name")))
     field.send_keys(name)
     if screenshot:
         shot(screenshot)
     click(By.ID, "create-snapshot-submit")
-    wait.until(lambda d: name in snapshot_names())
+    wait_for(lambda d: name in snapshot_names())
 
 
 try:
     step("log in with the token")
     driver.get(opts.url + "/instances")
-    wait.until(EC.presence_of_element_located((By.ID, "token"))).send_keys(opts.token)
+    wait_for(EC.presence_of_element_located((By.ID, "token"))).send_keys(opts.token)
     shot("login")
     click(By.ID, "login")
-    wait.until(EC.presence_of_element_located((By.ID, "instances")))
+    wait_for(EC.presence_of_element_located((By.ID, "instances")))
 
     step("Cloud -> Instances: create instance web1")
     create_instance("web1")
@@ -147,11 +168,11 @@ try:
     step("More -> Rebuild -> boot source 'my images' -> 'test snapshot'")
     click(By.CSS_SELECTOR, "#more summary")
     click(By.ID, "menu-rebuild")
-    Select(wait.until(EC.presence_of_element_located((By.ID, "boot-source")))).select_by_value("my-images")
-    wait.until(EC.presence_of_element_located((By.ID, "my-images")))
+    Select(wait_for(EC.presence_of_element_located((By.ID, "boot-source")))).select_by_value("my-images")
+    wait_for(EC.presence_of_element_located((By.ID, "my-images")))
     shot("rebuild-my-images")
     click(By.XPATH, "//input[@name='image' and @value='web1@test snapshot']")
-    warning = wait.until(EC.presence_of_element_located((By.ID, "rebuild-warning"))).text
+    warning = wait_for(EC.presence_of_element_located((By.ID, "rebuild-warning"))).text
     doomed = settled(lambda: [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#doomed li")])
     expect(doomed == ["after change"], f"warning lists {doomed}")
     expect("must be powered off" in warning, f"warning: {warning}")
@@ -159,7 +180,7 @@ try:
     shot("rebuild-warning")
     click(By.ID, "confirm")
     click(By.ID, "rebuild-button")
-    wait.until(EC.presence_of_element_located((By.ID, "snapshots")))
+    wait_for(EC.presence_of_element_located((By.ID, "snapshots")))
     shot("rebuilt")
     said = " ".join(notices())
     expect("rebuilt from snapshot 'test snapshot'" in said and "Deleted snapshots: 'after change'" in said,
@@ -193,7 +214,7 @@ try:
         Select(driver.find_element(By.ID, "upload-format")).select_by_value("raw")
         driver.find_element(By.ID, "upload-file").send_keys(raw)
         click(By.ID, "upload-submit")
-        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr[data-image='tiny']")))
+        wait_for(EC.presence_of_element_located((By.CSS_SELECTOR, "tr[data-image='tiny']")))
     shot("my-images")
 
     driver.get(opts.url + "/instances")
