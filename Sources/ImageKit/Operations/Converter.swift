@@ -239,17 +239,26 @@ public enum Converter {
     ) throws {
         let size = disk.virtualSize
         let step = max(cs, (workers == nil ? copyChunk : chunk) / cs * cs)
+        let sparseRule = followsSparseRule(target, unit: cs)
+        // A sparse-rule request widened to whole units at both ends.
+        let capacity = sparseRule ? sparseRuleRequestSize(unit: cs) + 2 * cs : step
         let buffers = BlockingQueue<ChunkBuffer>()
-        for _ in 0..<(readAhead + 1) { buffers.put(ChunkBuffer(count: step)) }
+        for _ in 0..<(readAhead + 1) { buffers.put(ChunkBuffer(count: capacity)) }
         let steps = BlockingQueue<ConvertStep>(capacity: 64)
         let stop = StopFlag()
         let source = ConvertSource(disk: disk)
         Thread.detachNewThread {
             do {
-                try plan(
-                    source.disk, clusterSize: cs, step: step, target: target, buffers: buffers,
-                    workers: workers, stop: stop
-                ) { steps.put($0) }
+                if sparseRule {
+                    try planBySparseRule(
+                        source.disk, unit: cs, target: target, buffers: buffers, stop: stop
+                    ) { steps.put($0) }
+                } else {
+                    try plan(
+                        source.disk, clusterSize: cs, step: step, target: target, buffers: buffers,
+                        workers: workers, stop: stop
+                    ) { steps.put($0) }
+                }
                 steps.put(.end)
             } catch {
                 steps.put(.failed(error))
@@ -316,7 +325,8 @@ public enum Converter {
                 for i in 0..<clusters {
                     zero[i] = isZero(buffer.data.bytes, buffer.data.indices((i * cs)..<min(length, (i + 1) * cs)))
                 }
-                // Compressed output skips every zero cluster, as qemu-img does.
+                // Compressed output skips every zero cluster, as qemu-img does. (Reached with
+                // `-B` only: other outputs with `-S` above a unit follow `planBySparseRule`.)
                 if !target.compress && target.sparseSize > cs {
                     keepShortZeroRuns(&zero, unit: cs, minimum: target.sparseSize)
                 }
