@@ -61,6 +61,12 @@ extension QCow2Image {
             var sawCompressed = false
             for table in l1Tables {
                 for raw in table where L1Entry(raw: raw).l2Offset != 0 {
+                    if Cancellation.isRequested {
+                        // Stopped between tables: each rewritten table reads as before, and the
+                        // image is still v3. Its changes go to disk in the usual order.
+                        try s.flushMetadata(file: file, dataFile: dataFile)
+                        try Cancellation.check()
+                    }
                     sawCompressed =
                         try expandZeroClusters(&s, l2Offset: L1Entry(raw: raw).l2Offset) || sawCompressed
                 }
@@ -176,8 +182,15 @@ extension QCow2State {
     mutating func switchRefcountOrder(to order: Int, file: any BlockDevice) throws {
         let cs = UInt64(geometry.clusterSize)
         let oldClusters = (fileLength + cs - 1) / cs
+        // Until the switch nothing refers to the new structure: a signal (or an error) before it
+        // leaves the image as it was, the new clusters cut off again.
+        let originalLength = try file.length()
+        var poll = CancellationPoll()
         var counts = [UInt64](repeating: 0, count: Int(oldClusters))
-        for i in 0..<oldClusters { counts[Int(i)] = try refcount(ofCluster: i, file: file) }
+        for i in 0..<oldClusters {
+            try poll.check()
+            counts[Int(i)] = try refcount(ofCluster: i, file: file)
+        }
         let newGeometry = QCow2Geometry(
             clusterBits: geometry.clusterBits, extendedL2: geometry.extendedL2, refcountOrder: order)
         if let bad = counts.firstIndex(where: { $0 > newGeometry.maxRefcount }) {
@@ -212,19 +225,26 @@ extension QCow2State {
         func count(_ cluster: UInt64) -> UInt64 {
             cluster >= start ? (cluster < end ? 1 : 0) : counts[Int(cluster)]
         }
-        for b in blocks {
-            guard var bytes = blockBytes[b] else { continue }
-            for i in 0..<perBlock {
-                let cluster = b * perBlock + i
-                guard cluster < end else { break }
-                let c = count(cluster)
-                if c != 0 { RefcountBlockCodec.set(&bytes, index: Int(i), order: order, value: c) }
+        do {
+            for b in blocks {
+                try Cancellation.check()
+                guard var bytes = blockBytes[b] else { continue }
+                for i in 0..<perBlock {
+                    let cluster = b * perBlock + i
+                    guard cluster < end else { break }
+                    let c = count(cluster)
+                    if c != 0 { RefcountBlockCodec.set(&bytes, index: Int(i), order: order, value: c) }
+                }
+                try file.write(bytes, at: newTable[Int(b)])
+                blockBytes[b] = bytes
             }
-            try file.write(bytes, at: newTable[Int(b)])
-            blockBytes[b] = bytes
+            try file.writeTable(newTable, at: start * cs)
+            try file.flush()
+            try Cancellation.check()
+        } catch {
+            try? file.setLength(originalLength)
+            throw error
         }
-        try file.writeTable(newTable, at: start * cs)
-        try file.flush()
         // The switch: one write of cluster 0.
         let oldTableOffset = header.refcountTableOffset
         let oldTableClusters = UInt64(header.refcountTableClusters)

@@ -112,12 +112,18 @@ public enum Amender {
     }
 
     /// Opens the image, runs `body`, closes it; the handle is gone when this returns.
-    /// One open-change-close step. Each step runs to its end once started (a refcount-width
-    /// change or a downgrade is one switch); a signal stops amend between steps.
+    /// One open-change-close step. A signal stops amend between steps, and inside the long ones
+    /// where the image is whole: a refcount-width change before its switch (nothing changed), a
+    /// downgrade between L2 tables (still v3, every table reading as before).
     static func phase(_ open: () throws -> QCow2Image, _ body: (QCow2Image) throws -> Void) throws {
         try Cancellation.check()
         let image = try open()
-        try body(image)
+        do {
+            try body(image)
+        } catch {
+            try? image.close()
+            throw error
+        }
         try image.close()
     }
 
