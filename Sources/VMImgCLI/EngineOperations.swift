@@ -115,11 +115,17 @@ public struct EngineOperations: ImageOperations {
     }
 
     public func convert(_ request: ConvertRequest, progress: (Double) -> Void) throws {
-        guard request.sources.count == 1, let first = request.sources.first else {
-            throw CLIError("convert: only one source image is supported")
+        guard let first = request.sources.first else { throw CLIError("Expecting image file name") }
+        if request.sources.count > 1 {
+            // qemu-img's words; vmimg refuses `-l snapshot.name=…` the same way (qemu-img would
+            // load it in the first source only).
+            if first.snapshot != nil { throw CLIError("No support for concatenating multiple snapshot") }
+            if request.keepSnapshots { throw CLIError("--keep-snapshots takes one source") }
         }
         if request.keepSnapshots { return try convertKeepingSnapshots(request, source: first) }
-        let disk = try openSource(first)
+        let disk: any VirtualDisk =
+            request.sources.count == 1
+            ? try openSource(first) : ConcatenatedDisk(try request.sources.map { try openSource($0) })
         let formatName = try request.targetOptions.map(targetFormat) ?? request.outputFormat
         guard let format = ConvertTarget.Format(rawValue: formatName) else {
             throw ImageError(.usage, "Unknown file format '\(formatName)'")
@@ -135,6 +141,10 @@ public struct EngineOperations: ImageOperations {
             if let f = request.backingFormat { dict["backing_fmt"] = f }
             target.qcow2 = try CreationOptions.qcow2(dict, size: disk.virtualSize)
             target.copyTopLayerOnly = target.qcow2.backingFile != nil
+            if target.copyTopLayerOnly && request.sources.count > 1 {
+                throw CLIError(
+                    "Having a backing file for the target makes no sense when concatenating multiple input images")
+            }
         } else if request.compress {
             throw ImageError(.unsupported, "Compression not supported for this file format")
         }

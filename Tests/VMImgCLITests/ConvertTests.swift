@@ -109,6 +109,45 @@ struct ConvertTests {
         }
     }
 
+    /// Several sources: concatenated, each starting where the one before ends, as qemu-img does
+    /// (raw and qcow2 sources of several cluster sizes, one a backing chain); qemu-img's refusals
+    /// with `-B` and `-l`.
+    @Test func concatenatesSourcesLikeQemuImg() throws {
+        let env = try SideBySide("convert-concat")
+        try Self.buildSources(in: env)
+        let sources = ["c512.qcow2", "src.raw", "top.qcow2", "c4k.qcow2"]
+        let targets: [(name: String, format: String, options: [String])] = [
+            ("raw", "raw", []), ("qcow2", "qcow2", []),
+            ("qcow2 512 -S 64k", "qcow2", ["-o", "cluster_size=512", "-S", "64k"]),
+        ]
+        for target in targets {
+            let (ours, theirs) = ("v.\(target.format)", "q.\(target.format)")
+            for file in [ours, theirs] { try? FileManager.default.removeItem(atPath: env.path(file)) }
+            let flags = ["convert", "-O", target.format] + target.options + sources
+            try env.vmimg(flags + [ours]).checked()
+            try env.qemuImg(flags + [theirs]).checked()
+            let compare = try env.qemuImg(["compare", "-f", target.format, "-F", target.format, ours, theirs])
+            #expect(compare.status == 0, "\(target.name): \(compare)")
+            let a = try ranges(of: ours, format: target.format, in: env)
+            let b = try ranges(of: theirs, format: target.format, in: env)
+            #expect(a.data == b.data && a.present == b.present, "\(target.name): \(a) against \(b)")
+            if target.format == "qcow2" {
+                #expect(try fileSHA256(env.path(ours)) == fileSHA256(env.path(theirs)), "\(target.name)")
+            }
+        }
+        for refused in [
+            ["-O", "qcow2", "-B", "c64k.qcow2", "-F", "qcow2", "src.raw", "c4k.qcow2", "x.qcow2"],
+            ["-O", "qcow2", "-l", "s1", "src.raw", "c4k.qcow2", "x.qcow2"],
+        ] {
+            let ours = try env.vmimg(["convert"] + refused)
+            let theirs = try env.qemuImg(["convert"] + refused)
+            #expect(ours.status == 1 && theirs.status == 1, "\(refused): \(ours) / \(theirs)")
+            let words = { (text: String) in text.split(separator: ":", maxSplits: 1).last.map(String.init) ?? text }
+            #expect(words(ours.stderrText) == words(theirs.stderrText), "\(refused): \(ours) / \(theirs)")
+            #expect(!FileManager.default.fileExists(atPath: env.path("x.qcow2")))
+        }
+    }
+
     /// A conversion into an existing file of other content: the output is emptied first.
     @Test func convertReplacesExistingOutput() throws {
         let env = try SideBySide("convert-replace")

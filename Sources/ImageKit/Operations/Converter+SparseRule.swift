@@ -29,7 +29,6 @@ extension Converter {
     ) throws {
         let size = disk.virtualSize
         let rule = SparseRule(sparseSize: target.sparseSize)
-        let sourceAlignment = UInt64(readAlignment(of: disk))
         let requestSize = UInt64(sparseRuleRequestSize(unit: unit))
         let u = UInt64(unit)
         var offset: UInt64 = 0
@@ -40,7 +39,8 @@ extension Converter {
             if statusEnd <= offset {
                 let e = try disk.chainStatus(at: offset, maxLength: min(size - offset, maxStatusQuery))
                 var n = (e.length + 511) / 512 * 512
-                let tail = (offset + n) % sourceAlignment
+                let source = readAlignment(of: disk, at: offset)
+                let tail = (offset - source.start + n) % source.alignment
                 if n > tail { n -= tail }
                 // Without a backing file for the output, qemu-img copies all but what reads as zeros.
                 isData = !e.zero
@@ -67,10 +67,15 @@ extension Converter {
         }
     }
 
-    /// The source's read alignment as qemu-img takes it (its cluster size, else a sector).
-    static func readAlignment(of disk: any VirtualDisk) -> Int {
-        if let image = disk as? QCow2Image { return image.geometry.clusterSize }
-        if let view = disk as? SnapshotView { return view.image.geometry.clusterSize }
-        return SparseRule.sector
+    /// The read alignment of the source at guest byte `offset` as qemu-img takes it (its
+    /// cluster size, else a sector), and where that source starts (concatenated sources).
+    static func readAlignment(of disk: any VirtualDisk, at offset: UInt64) -> (alignment: UInt64, start: UInt64) {
+        if let whole = disk as? ConcatenatedDisk, !whole.parts.isEmpty {
+            let part = whole.parts[whole.partIndex(at: offset)]
+            return (readAlignment(of: part.disk, at: 0).alignment, part.start)
+        }
+        if let image = disk as? QCow2Image { return (UInt64(image.geometry.clusterSize), 0) }
+        if let view = disk as? SnapshotView { return (UInt64(view.image.geometry.clusterSize), 0) }
+        return (UInt64(SparseRule.sector), 0)
     }
 }
