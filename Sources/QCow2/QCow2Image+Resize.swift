@@ -21,6 +21,7 @@ extension QCow2Image {
                     reason: "The image size is too large for file format 'qcow2' (try using a larger cluster size)")
             }
             let oldSize = s.header.size
+            if size != oldSize { try s.refuseResizeWithBitmaps(file: file) }
             try s.flushMetadata(file: file, dataFile: dataFile)
             if size < oldSize {
                 guard allowShrink else {

@@ -29,8 +29,11 @@ extension QCow2Image {
             throw QCow2Error.invalid(
                 field: "write", reason: "offset \(offset) + \(count) is past the end of the image (\(virtualSize))")
         }
-        if state.withLock({ $0.markedCorrupt }) {
-            throw QCow2Error.unsupported("\(filename): image was marked corrupt; further writes refused")
+        try state.withLock { s in
+            if s.markedCorrupt {
+                throw QCow2Error.unsupported("\(filename): image was marked corrupt; further writes refused")
+            }
+            try s.guardBitmaps(file: file)
         }
     }
 

@@ -28,6 +28,9 @@ struct QCow2State {
     var fileLength: UInt64
     /// Set once a fatal inconsistency was found while writable: further writes fail.
     var markedCorrupt = false
+    /// Whether enabled persistent bitmaps were marked `in_use` before the first guest change
+    /// (``guardBitmaps(file:)``), or need not be.
+    var bitmapsGuarded = false
     /// Whether the file looks metadata-preallocated (decided on the first block-status query, as
     /// QEMU's `metadata_preallocation_checked`); nil until then.
     var metadataPreallocation: Bool?

@@ -110,12 +110,15 @@ extension QCow2Image {
             let size = snapshot.diskSize ?? s.header.size
             if size != s.header.size {
                 if s.header.version < 3 { throw QCow2Error.unsupported("Can't resize a v2 image which has snapshots") }
+                try s.refuseResizeWithBitmaps(file: file)
                 guard size <= s.geometry.maxVirtualSize else {
                     throw QCow2Error.tooLarge(
                         field: "snapshot \(snapshot.id) disk_size", value: size,
                         limit: s.geometry.maxVirtualSize)
                 }
             }
+            // Reverting changes what the guest reads, as a write does.
+            try s.guardBitmaps(file: file)
             let snapshotL1 = try file.readTable(at: snapshot.l1TableOffset, count: Int(snapshot.l1Size))
             let count = max(s.l1.count, Int(s.geometry.l1EntriesNeeded(size: size)), snapshotL1.count)
             var l1 = snapshotL1 + [UInt64](repeating: 0, count: count - snapshotL1.count)

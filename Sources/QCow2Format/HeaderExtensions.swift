@@ -8,11 +8,17 @@ public enum HeaderExtensionType {
     public static let externalDataFile: UInt32 = 0x4441_5441
 }
 
-/// The bitmaps extension payload (24 bytes); bitmaps are preserved, not interpreted.
+/// The bitmaps extension payload (24 bytes); the directory it points at is `BitmapDirectory`.
 public struct BitmapsExtension: Equatable, Sendable {
     public var nbBitmaps: UInt32
     public var bitmapDirectorySize: UInt64
     public var bitmapDirectoryOffset: UInt64
+
+    public init(nbBitmaps: UInt32, bitmapDirectorySize: UInt64, bitmapDirectoryOffset: UInt64) {
+        self.nbBitmaps = nbBitmaps
+        self.bitmapDirectorySize = bitmapDirectorySize
+        self.bitmapDirectoryOffset = bitmapDirectoryOffset
+    }
 }
 
 /// Everything stored in cluster 0 after the fixed header: extensions and the backing file name.

@@ -154,10 +154,26 @@ public enum Measurer {
         let fully = preallocSize(
             virtual, clusterSize: cs, refcountOrder: UInt64(options.refcountOrder), extendedL2: options.extendedL2)
         // qemu-img shows bitmaps only when both ends can hold persistent bitmaps (qcow2 v3).
-        let sourceHoldsBitmaps = (source as? QCow2Image).map { $0.header.version >= 3 } ?? false
-        let bitmaps: Int64? = options.version >= 3 && sourceHoldsBitmaps ? 0 : nil
+        let sourceImage = (source as? QCow2Image).flatMap { $0.header.version >= 3 ? $0 : nil }
+        let bitmaps: Int64? =
+            options.version >= 3 && sourceImage != nil
+            ? Int64(try bitmapsSize(sourceImage?.persistentBitmaps() ?? [], size: ssize, clusterSize: cs)) : nil
         return MeasureResult(
             required: Int64(fully - virtual + required), fullyAllocated: Int64(fully), bitmaps: bitmaps)
+    }
+
+    /// Room for `bitmaps` in an output of `clusterSize` (QEMU's `qcow2_measure`): each bitmap's
+    /// data as if every cluster were stored, its table, and the directory.
+    static func bitmapsSize(_ bitmaps: [BitmapDirectoryEntry], size: UInt64, clusterSize cs: UInt64) -> UInt64 {
+        var total: UInt64 = 0
+        var directory: UInt64 = 0
+        for b in bitmaps {
+            let clusters =
+                (BitmapDirectoryEntry.dataBytes(virtualSize: size, granularityBits: b.granularityBits) + cs - 1) / cs
+            total += clusters * cs + (clusters * 8 + cs - 1) / cs * cs
+            directory += UInt64(BitmapDirectoryEntry.entrySize(nameLength: b.nameBytes.count))
+        }
+        return total + (directory + cs - 1) / cs * cs
     }
 
     static func preallocSize(_ total: UInt64, clusterSize cs: UInt64, refcountOrder: UInt64, extendedL2: Bool)

@@ -35,6 +35,9 @@ public enum ImageInspector {
             }
             info.snapshots = snapshotInfos(image)
             info.formatSpecific = specific(header, ext)
+            if header.version >= 3, let bitmaps = try? image.persistentBitmaps(), !bitmaps.isEmpty {
+                info.formatSpecific?.bitmaps = bitmaps.map(bitmapInfo)
+            }
         }
         if chain, let backing = disk.backingDisk {
             info.backingImage = try describe(backing, chain: true)
@@ -65,6 +68,13 @@ public enum ImageInspector {
             id: s.id, name: s.name, vmStateSize: Int64(truncatingIfNeeded: s.vmStateSize),
             dateSec: Int64(s.dateSeconds), dateNsec: Int64(s.dateNanoseconds), vmClockNsec: s.vmClockNanoseconds,
             icount: s.icount.map { Int64(truncatingIfNeeded: $0) })
+    }
+
+    /// One bitmap as qemu-img lists it (flags in QEMU's order: `in-use`, then `auto`).
+    static func bitmapInfo(_ e: BitmapDirectoryEntry) -> BitmapInfo {
+        BitmapInfo(
+            name: e.name, granularity: Int64(e.granularity),
+            flags: (e.inUse ? ["in-use"] : []) + (e.isAuto ? ["auto"] : []))
     }
 
     static func specific(_ h: QCow2Header, _ ext: HeaderExtensions) -> QCow2SpecificInfo {
