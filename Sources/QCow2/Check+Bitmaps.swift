@@ -27,8 +27,7 @@ extension QCow2State {
             }
             for entry in entries {
                 let offset = entry & BitmapDirectory.tableOffsetMask
-                if entry & BitmapDirectory.tableReservedMask != 0 || (offset != 0 && (entry & 1 != 0 || offset % cs != 0))
-                {
+                if !BitmapDirectory.isValidTableEntry(entry, clusterSize: Int(cs)) {
                     run.res.corruptions += 1
                     continue
                 }

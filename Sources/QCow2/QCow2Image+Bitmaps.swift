@@ -54,10 +54,8 @@ extension QCow2Image {
     /// The bitmap table of `entry`, each entry checked as QEMU loads it.
     public func bitmapTable(_ entry: BitmapDirectoryEntry) throws -> [UInt64] {
         let table = try file.readTable(at: entry.bitmapTableOffset, count: Int(entry.bitmapTableSize))
-        let cs = UInt64(geometry.clusterSize)
         for (i, e) in table.enumerated() {
-            let offset = e & BitmapDirectory.tableOffsetMask
-            if e & BitmapDirectory.tableReservedMask != 0 || (offset != 0 && (e & 1 != 0 || offset % cs != 0)) {
+            if !BitmapDirectory.isValidTableEntry(e, clusterSize: geometry.clusterSize) {
                 throw QCow2Error.invalid(
                     field: "bitmap '\(entry.name)' table entry \(i)", reason: "0x\(hex(e)) is corrupted")
             }
@@ -69,7 +67,7 @@ extension QCow2Image {
     /// nil for all-zero pieces, which get no cluster), its table, then one new directory; the
     /// header extension switches to it in one cluster-0 write and the old directory is freed.
     /// A crash before the switch leaves the image as it was, with leaked clusters at most.
-    /// - Throws: `QCow2Error.invalid` ("Bitmap already exists: NAME") for a name in use.
+    /// - Throws: `QCow2Error.unsupported` (qemu-img's "Bitmap already exists: NAME") for a name in use.
     public func addPersistentBitmaps(
         _ bitmaps: [(nameBytes: [UInt8], granularityBits: UInt8, flags: UInt32)],
         data: (Int, Int) throws -> [UInt8]?
@@ -82,12 +80,13 @@ extension QCow2Image {
             var entries = try s.bitmapDirectory(file: file) ?? []
             for b in bitmaps where entries.contains(where: { $0.nameBytes == b.nameBytes }) {
                 let name = String(decoding: b.nameBytes, as: UTF8.self)
-                throw QCow2Error.invalid(field: "bitmap", reason: "Failed to create bitmap \(name): Bitmap already exists: \(name)")
+                throw QCow2Error.unsupported("Failed to create bitmap \(name): Bitmap already exists: \(name)")
             }
             try s.flushMetadata(file: file, dataFile: dataFile)
             let cs = s.geometry.clusterSize
             for (i, b) in bitmaps.enumerated() {
-                let bytes = BitmapDirectoryEntry.dataBytes(virtualSize: s.header.size, granularityBits: b.granularityBits)
+                let bytes = BitmapDirectoryEntry.dataBytes(
+                    virtualSize: s.header.size, granularityBits: b.granularityBits)
                 let tableSize = Int((bytes + UInt64(cs) - 1) / UInt64(cs))
                 var table = [UInt64](repeating: 0, count: tableSize)
                 for k in 0..<tableSize {

@@ -13,8 +13,9 @@ public struct BitmapDirectoryEntry: Equatable, Sendable {
     /// The name as stored (no terminator; QEMU takes it as UTF-8).
     public var nameBytes: [UInt8]
 
-    public init(bitmapTableOffset: UInt64, bitmapTableSize: UInt32, flags: UInt32, granularityBits: UInt8, nameBytes: [UInt8])
-    {
+    public init(
+        bitmapTableOffset: UInt64, bitmapTableSize: UInt32, flags: UInt32, granularityBits: UInt8, nameBytes: [UInt8]
+    ) {
         self.bitmapTableOffset = bitmapTableOffset
         self.bitmapTableSize = bitmapTableSize
         self.flags = flags
@@ -52,6 +53,14 @@ public enum BitmapDirectory {
     public static let tableOffsetMask: UInt64 = 0x00ff_ffff_ffff_fe00
     /// Table entry value for a data cluster of all ones (no cluster stored).
     public static let allOnes: UInt64 = 1
+
+    /// Whether a bitmap table entry is one QEMU loads: no reserved bit, and a stored cluster
+    /// aligned and without the all-ones bit.
+    public static func isValidTableEntry(_ entry: UInt64, clusterSize: Int) -> Bool {
+        let offset = entry & tableOffsetMask
+        let misplaced = offset != 0 && (entry & allOnes != 0 || offset % UInt64(clusterSize) != 0)
+        return entry & tableReservedMask == 0 && !misplaced
+    }
 
     /// Decodes `count` entries (`bitmap_list_load` + `check_dir_entry`).
     /// - Throws: `QCow2Error.invalid` naming the rule an entry breaks.

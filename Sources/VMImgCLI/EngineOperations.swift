@@ -148,7 +148,58 @@ public struct EngineOperations: ImageOperations {
         } else if request.compress {
             throw ImageError(.unsupported, "Compression not supported for this file format")
         }
+        if let bitmaps = try bitmapsToCopy(request, from: disk, to: target) {
+            target.beforeClose = { output in
+                try Self.copyBitmaps(bitmaps.entries, from: bitmaps.image, to: output)
+            }
+        }
         try Converter.convert(ConvertSource(disk: disk), to: target, progress: progress)
+    }
+
+    /// `convert --bitmaps`: the source's persistent bitmaps, refused as qemu-img refuses them,
+    /// before anything is written (qemu-img creates the output before its check of the output).
+    func bitmapsToCopy(_ request: ConvertRequest, from disk: any VirtualDisk, to target: ConvertTarget) throws
+        -> (image: QCow2Image, entries: [BitmapDirectoryEntry])?
+    {
+        guard request.bitmaps else { return nil }
+        guard request.sources.count == 1 else {
+            throw ImageError(.unsupported, "Copying bitmaps only possible with single source")
+        }
+        guard let image = (disk as? QCow2Image) ?? (disk as? SnapshotView)?.image, image.header.version >= 3 else {
+            throw ImageError(.unsupported, "Source lacks bitmap support")
+        }
+        let entries = try image.persistentBitmaps()
+        // qemu-img walks its bitmap list, newest first (the directory's order reversed).
+        if !request.skipBrokenBitmaps, let broken = entries.reversed().first(where: \.inUse) {
+            throw ImageError(
+                .unsupported,
+                "Cannot copy inconsistent bitmap '\(broken.name)'\nTry --skip-broken-bitmaps, or use 'qemu-img "
+                    + "bitmap --remove' to delete it")
+        }
+        if target.format == .raw { throw ImageError(.unsupported, "Format driver 'raw' does not support bitmaps") }
+        let version =
+            target.skipCreate
+            ? try (ImageOpener.open(target.path, options: OpenOptions(format: "qcow2")) as? QCow2Image)?.header.version
+            : target.qcow2.version
+        if (version ?? 2) < 3 { throw ImageError(.unsupported, "Format driver 'qcow2' does not support bitmaps") }
+        return (image, entries)
+    }
+
+    /// Stores the bitmaps in the converted output, as qemu-img does after the copy: each with its
+    /// granularity, enabled or not, and its bits; inconsistent ones are left out with a warning.
+    static func copyBitmaps(_ entries: [BitmapDirectoryEntry], from image: QCow2Image, to output: QCow2Image) throws {
+        for e in entries.reversed() where e.inUse {
+            Console.current.err("vmimg: warning: Skipping inconsistent bitmap '\(e.name)'\n")
+        }
+        let copied = entries.filter { !$0.inUse }
+        guard !copied.isEmpty else { return }
+        let tables = try copied.map { try image.bitmapTable($0) }
+        let cs = output.geometry.clusterSize
+        try output.addPersistentBitmaps(
+            copied.map { ($0.nameBytes, $0.granularityBits, $0.flags & BitmapDirectoryEntry.flagAuto) }
+        ) { i, piece in
+            try image.bitmapData(copied[i], table: tables[i], piece: piece, clusterSize: cs)
+        }
     }
 
     /// The format of the existing output `--target-image-opts` names: opened once as qemu-img

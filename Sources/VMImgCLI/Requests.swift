@@ -105,6 +105,8 @@ public struct ConvertRequest: Sendable, Equatable {
     public var salvage = false
     /// `--bitmaps`: copy persistent bitmaps.
     public var bitmaps = false
+    /// `--skip-broken-bitmaps`: with `--bitmaps`, leave out inconsistent (`in_use`) bitmaps.
+    public var skipBrokenBitmaps = false
     /// `--keep-snapshots` (vmimg extra): qcow2 → qcow2 with every internal snapshot, shared
     /// clusters stored once.
     public var keepSnapshots = false

@@ -24,6 +24,9 @@ public struct ConvertTarget: Sendable {
     public var flushes = false
     /// With `-B`: only the top layer's allocated data is copied; the rest comes from this backing.
     public var copyTopLayerOnly = false
+    /// Runs on the qcow2 output after the copy, before it is closed (`--bitmaps` stores the
+    /// bitmaps there, in the same session as qemu-img, so its clusters land where qemu-img's do).
+    public var beforeClose: (@Sendable (QCow2Image) throws -> Void)?
 
     public init(path: String, format: Format) {
         self.path = path
@@ -113,6 +116,7 @@ public enum Converter {
             image.reservesFileGrowth = true
             do {
                 try copy(disk, into: image, target: target, progress: progress)
+                try target.beforeClose?(image)
             } catch {
                 // Stopped between whole steps: the metadata of what was written goes to disk in
                 // the engine's crash-safe order, so the output checks clean.

@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `convert [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt]
 /// [-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size]
-/// [-r rate_limit] [-m num_coroutines] [-W] [--salvage] [--target-is-zero] [--bitmaps]
+/// [-r rate_limit] [-m num_coroutines] [-W] [--salvage] [--target-is-zero] [--bitmaps [--skip-broken-bitmaps]]
 /// [--target-image-opts] filename [filename2 […]] output_filename`.
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,6 +48,8 @@ struct ConvertCommand: ParsableCommand {
         false
     @Flag(name: .customLong("salvage"), help: "Continue past read errors.") var salvage = false
     @Flag(name: .customLong("bitmaps"), help: "Copy persistent bitmaps.") var bitmaps = false
+    @Flag(name: .customLong("skip-broken-bitmaps"), help: "With --bitmaps: leave out inconsistent bitmaps.")
+    var skipBrokenBitmaps = false
     @Flag(
         name: .customLong("target-image-opts"),
         help: "The output filename is an option string (needs -n): driver=qcow2,file.filename=PATH")
@@ -106,6 +108,7 @@ struct ConvertCommand: ParsableCommand {
         request.targetIsZero = targetIsZero
         request.salvage = salvage
         request.bitmaps = bitmaps
+        request.skipBrokenBitmaps = skipBrokenBitmaps
         request.keepSnapshots = keepSnapshots
         request.cache = cache.cache
         let printer = progress.printer(quiet: quiet.quiet, step: 1)
