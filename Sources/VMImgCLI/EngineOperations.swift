@@ -133,6 +133,7 @@ public struct EngineOperations: ImageOperations {
         var target = ConvertTarget(path: request.output, format: format)
         target.compress = request.compress
         target.skipCreate = request.skipCreate
+        target.targetIsZero = request.targetIsZero
         target.sparseSize = Int(request.sparseSize)
         target.flushes = (request.cache ?? "unsafe") != "unsafe"
         if format == .qcow2 {
@@ -141,6 +142,9 @@ public struct EngineOperations: ImageOperations {
             if let f = request.backingFormat { dict["backing_fmt"] = f }
             target.qcow2 = try CreationOptions.qcow2(dict, size: disk.virtualSize)
             target.copyTopLayerOnly = target.qcow2.backingFile != nil
+            if target.copyTopLayerOnly && request.targetIsZero {
+                throw CLIError("Cannot use --target-is-zero when the destination image has a backing file")
+            }
             if target.copyTopLayerOnly && request.sources.count > 1 {
                 throw CLIError(
                     "Having a backing file for the target makes no sense when concatenating multiple input images")

@@ -148,6 +148,34 @@ struct ConvertTests {
         }
     }
 
+    /// `-n --target-is-zero`: the existing output is taken to read as zeros, so zero runs are
+    /// skipped as in a new output: the same file as qemu-img's (where the promise is false,
+    /// qemu-img keeps old bytes beside data inside a cluster, vmimg writes the source's whole
+    /// cluster); qemu-img's refusals without `-n` and with `-B`.
+    @Test func targetIsZeroSkipsZeroRunsLikeQemuImg() throws {
+        let env = try SideBySide("convert-target-zero")
+        try Self.buildSources(in: env)
+        for format in ["qcow2", "raw"] {
+            for file in ["v.\(format)", "q.\(format)"] {
+                try? FileManager.default.removeItem(atPath: env.path(file))
+                try env.qemu("create", "-q", "-f", format, file, "\((20 << 20) + 3072)")
+            }
+            let args = ["convert", "-n", "--target-is-zero", "-O", format, "c64k.qcow2"]
+            try env.vmimg(args + ["v.\(format)"]).checked()
+            try env.qemuImg(args + ["q.\(format)"]).checked()
+            #expect(try fileSHA256(env.path("v.\(format)")) == fileSHA256(env.path("q.\(format)")), "\(format)")
+        }
+        let withoutN = try env.vmimg(["convert", "--target-is-zero", "-O", "qcow2", "c64k.qcow2", "x.qcow2"])
+        #expect(withoutN.status == 1 && withoutN.stderrText.contains("--target-is-zero requires use of -n flag"))
+        let withBacking = try env.vmimg([
+            "convert", "-n", "--target-is-zero", "-O", "qcow2", "-B", "c4k.qcow2", "c64k.qcow2", "v.qcow2",
+        ])
+        #expect(withBacking.status == 1, "\(withBacking)")
+        #expect(
+            withBacking.stderrText.contains("Cannot use --target-is-zero when the destination image has a backing file")
+        )
+    }
+
     /// A conversion into an existing file of other content: the output is emptied first.
     @Test func convertReplacesExistingOutput() throws {
         let env = try SideBySide("convert-replace")

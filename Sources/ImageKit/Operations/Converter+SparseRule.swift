@@ -8,7 +8,7 @@ extension Converter {
     /// the per-unit test finds faster; past that (`-S` above the cluster size, 512-byte clusters)
     /// the rule's merged runs and aligned run ends decide which units are allocated.
     static func followsSparseRule(_ target: ConvertTarget, unit: Int) -> Bool {
-        target.sparseSize > unit && !target.compress && !target.skipCreate && !target.copyTopLayerOnly
+        target.sparseSize > unit && !target.compress && !target.outputMayHoldData && !target.copyTopLayerOnly
     }
 
     /// qemu-img's read buffer (`buf_sectors`: 2 MiB, or a larger qcow2 output cluster, at most 16 MiB).

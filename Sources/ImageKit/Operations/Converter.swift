@@ -15,6 +15,11 @@ public struct ConvertTarget: Sendable {
     public var compress = false
     /// `-n`: the output exists already; write zeros explicitly instead of assuming them.
     public var skipCreate = false
+    /// `--target-is-zero` (with `-n`): the existing output reads as zeros, so zero runs are
+    /// skipped as in a new output (the caller's promise, as in qemu-img).
+    public var targetIsZero = false
+    /// Whether the output may hold other data where the source reads zeros.
+    var outputMayHoldData: Bool { skipCreate && !targetIsZero }
     /// `-S`: zero runs at least this long stay unallocated (0 disables zero detection).
     public var sparseSize = 4096
     /// Worker threads for compression (output is byte-identical whatever the count).
@@ -73,15 +78,17 @@ public enum Converter {
             let device = try openTarget(target)
             created = !target.skipCreate
             do {
-                if target.skipCreate || target.sparseSize == 0 {
+                if target.outputMayHoldData || target.sparseSize == 0 {
                     // `-n`: the target may hold anything; `-S 0`: qemu-img writes every byte.
                     try copyRaw(disk, size: size, to: device, progress: progress)
                 } else {
-                    try device.setLength(size)
-                    // qemu-img allocates the first block of every raw file it creates (for alignment
-                    // probing); the same block is allocated here, data may overwrite it.
-                    let first = Int(min(UInt64(rawGranule), size))
-                    if first > 0 { try device.write([UInt8](repeating: 0, count: first), at: 0) }
+                    if !target.skipCreate {
+                        try device.setLength(size)
+                        // qemu-img allocates the first block of every raw file it creates (for
+                        // alignment probing); the same block is allocated here, data may overwrite it.
+                        let first = Int(min(UInt64(rawGranule), size))
+                        if first > 0 { try device.write([UInt8](repeating: 0, count: first), at: 0) }
+                    }
                     let unit = rawGranule
                     let data = {
                         (offset: UInt64, length: Int, buffer: ChunkBuffer, zero: [Bool], _: CompressedChunk?) in
@@ -325,7 +332,7 @@ public enum Converter {
             try disk.read(into: &buffer.data.bytes, range: buffer.data.indices(0..<length), at: offset)
             let clusters = (length + cs - 1) / cs
             var zero = [Bool](repeating: false, count: clusters)
-            if target.sparseSize > 0 && !target.skipCreate {
+            if target.sparseSize > 0 && !target.outputMayHoldData {
                 for i in 0..<clusters {
                     zero[i] = isZero(buffer.data.bytes, buffer.data.indices((i * cs)..<min(length, (i + 1) * cs)))
                 }
@@ -352,7 +359,7 @@ public enum Converter {
                 length = min(want, (offset + length + UInt64(cs) - 1) / UInt64(cs) * UInt64(cs) - offset)
                 try read(Int(length))
             } else if status.zero && !status.data && target.sparseSize > 0 {
-                if target.skipCreate || (target.copyTopLayerOnly && status.present) {
+                if target.outputMayHoldData || (target.copyTopLayerOnly && status.present) {
                     try emit(.zeroes(offset: offset, length: length))
                 }
             } else if target.copyTopLayerOnly && !status.present {
@@ -405,7 +412,7 @@ public enum Converter {
         var i = 0
         while i < clusters {
             if zero[i] {
-                if target.skipCreate {
+                if target.outputMayHoldData {
                     try image.writeZeroes(at: offset + UInt64(i * cs), count: UInt64(cs))
                 }
                 i += 1

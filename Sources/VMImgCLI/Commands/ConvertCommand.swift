@@ -87,6 +87,7 @@ struct ConvertCommand: ParsableCommand {
         if let rateLimit { _ = try SizeParser.cvtnum("rate limit", rateLimit) }
         // qemu-img's order: the flag checks, then the sources, then the target's option string.
         if targetImageOpts && !skipCreate { throw CLIError("--target-image-opts requires use of -n flag") }
+        if targetIsZero && !skipCreate { throw CLIError("--target-is-zero requires use of -n flag") }
         if skipCreate && creation.joined != nil {
             throw CLIError("-o has no effect when skipping image creation")
         }
