@@ -11,6 +11,8 @@ public struct CommitOptions: Sendable {
     public var keepOverlay = false
     /// Bytes copied per request.
     public var chunkSize = 2 << 20
+    /// `-r`: bytes per second written into the base at most, on average (nil: no limit).
+    public var rateLimit: Int64?
 
     public init(base: String? = nil, keepOverlay: Bool = false) {
         self.base = base
@@ -62,6 +64,7 @@ public enum ImageCommit {
         let size = top.virtualSize
         var buffer = AlignedBytes(count: options.chunkSize)
         var offset: UInt64 = 0
+        let throttle = WriteThrottle(bytesPerSecond: options.rateLimit)
         while offset < size {
             do {
                 try Cancellation.check()
@@ -79,6 +82,7 @@ public enum ImageCommit {
                 } else {
                     try top.read(into: &buffer.bytes, range: buffer.indices(0..<n), at: offset)
                     try base.write(buffer.bytes, range: buffer.indices(0..<n), at: offset)
+                    try throttle?.account(n)
                 }
             }
             offset += UInt64(n)

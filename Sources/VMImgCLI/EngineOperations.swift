@@ -134,6 +134,7 @@ public struct EngineOperations: ImageOperations {
         target.compress = request.compress
         target.skipCreate = request.skipCreate
         target.targetIsZero = request.targetIsZero
+        target.rateLimit = request.rateLimit
         target.sparseSize = Int(request.sparseSize)
         target.flushes = (request.cache ?? "unsafe") != "unsafe"
         if format == .qcow2 {
@@ -314,6 +315,7 @@ public struct EngineOperations: ImageOperations {
         var options = CommitOptions()
         options.base = request.base
         options.keepOverlay = request.keepOverlay
+        options.rateLimit = request.rateLimit
         try withoutActuallyEscaping(progress) { p in
             try ImageCommit.commit(
                 request.image.path, options: options, open: openOptions(request.image), progress: p)

@@ -107,6 +107,8 @@ public struct ConvertRequest: Sendable, Equatable {
     public var bitmaps = false
     /// `--skip-broken-bitmaps`: with `--bitmaps`, leave out inconsistent (`in_use`) bitmaps.
     public var skipBrokenBitmaps = false
+    /// `-r`: bytes per second written at most (nil or 0: no limit).
+    public var rateLimit: Int64?
     /// `--keep-snapshots` (vmimg extra): qcow2 → qcow2 with every internal snapshot, shared
     /// clusters stored once.
     public var keepSnapshots = false

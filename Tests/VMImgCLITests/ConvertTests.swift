@@ -176,6 +176,25 @@ struct ConvertTests {
         )
     }
 
+    /// `-r`: `convert` and `commit` write at most the given bytes per second on average: 8 MiB of
+    /// data at 8 MiB/s take a second (unthrottled, a few hundredths here); the content is intact.
+    @Test func rateLimitPacesWrites() throws {
+        let env = try SideBySide("convert-rate")
+        try env.qemu("create", "-q", "-f", "raw", "data.raw", "8M")
+        try env.qemuIO("data.raw", format: "raw", ["write -P 0x5a 0 8M"])
+        let clock = ContinuousClock()
+        let convert = try clock.measure {
+            try env.vmimg(["convert", "-r", "8M", "-O", "qcow2", "data.raw", "paced.qcow2"]).checked()
+        }
+        #expect(convert >= .milliseconds(700), "convert -r 8M of 8 MiB took \(convert)")
+        try env.qemu("compare", "data.raw", "paced.qcow2")
+        try env.qemu("create", "-q", "-f", "qcow2", "-b", "paced.qcow2", "-F", "qcow2", "top.qcow2")
+        try env.qemuIO("top.qcow2", ["write -P 0x6b 0 8M"])
+        let commit = try clock.measure { try env.vmimg(["commit", "-r", "8M", "top.qcow2"]).checked() }
+        #expect(commit >= .milliseconds(700), "commit -r 8M of 8 MiB took \(commit)")
+        try env.qemuIO("paced.qcow2", ["read -P 0x6b 0 8M"])
+    }
+
     /// A conversion into an existing file of other content: the output is emptied first.
     @Test func convertReplacesExistingOutput() throws {
         let env = try SideBySide("convert-replace")

@@ -29,6 +29,8 @@ public struct ConvertTarget: Sendable {
     public var flushes = false
     /// With `-B`: only the top layer's allocated data is copied; the rest comes from this backing.
     public var copyTopLayerOnly = false
+    /// `-r`: bytes per second written at most, on average (nil: no limit).
+    public var rateLimit: Int64?
     /// Runs on the qcow2 output after the copy, before it is closed (`--bitmaps` stores the
     /// bitmaps there, in the same session as qemu-img, so its clusters land where qemu-img's do).
     public var beforeClose: (@Sendable (QCow2Image) throws -> Void)?
@@ -80,7 +82,7 @@ public enum Converter {
             do {
                 if target.outputMayHoldData || target.sparseSize == 0 {
                     // `-n`: the target may hold anything; `-S 0`: qemu-img writes every byte.
-                    try copyRaw(disk, size: size, to: device, progress: progress)
+                    try copyRaw(disk, size: size, to: device, rateLimit: target.rateLimit, progress: progress)
                 } else {
                     if !target.skipCreate {
                         try device.setLength(size)
@@ -202,15 +204,17 @@ public enum Converter {
 
     /// `-n` to raw: every byte is written (the target may hold anything).
     static func copyRaw(
-        _ disk: any VirtualDisk, size: UInt64, to device: BlockFile, progress: (Double) -> Void
+        _ disk: any VirtualDisk, size: UInt64, to device: BlockFile, rateLimit: Int64?, progress: (Double) -> Void
     ) throws {
         var buffer = AlignedBytes(count: chunk)
         var offset: UInt64 = 0
+        let throttle = WriteThrottle(bytesPerSecond: rateLimit)
         while offset < size {
             try Cancellation.check()
             let n = Int(min(UInt64(chunk), size - offset))
             try disk.read(into: &buffer.bytes, range: buffer.indices(0..<n), at: offset)
             try device.write(buffer.bytes, range: buffer.indices(0..<n), at: offset)
+            try throttle?.account(n)
             offset += UInt64(n)
             progress(Double(offset) * 100 / Double(size))
         }
@@ -276,6 +280,7 @@ public enum Converter {
             }
         }
         var failure: (any Error)?
+        let throttle = WriteThrottle(bytesPerSecond: target.rateLimit)
         loop: while true {
             let next = steps.take()
             if failure == nil, let signal = Cancellation.requestedSignal {
@@ -302,6 +307,8 @@ public enum Converter {
                 if failure == nil {
                     do {
                         try data(offset, length, buffer, zero, streams)
+                        // What reached the output: the units that were not skipped as zeros.
+                        try throttle?.account(min(length, zero.filter { !$0 }.count * cs))
                         progress(Double(offset + UInt64(length)) * 100 / Double(max(size, 1)))
                     } catch {
                         failure = error

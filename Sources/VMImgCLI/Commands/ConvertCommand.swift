@@ -84,7 +84,7 @@ struct ConvertCommand: ParsableCommand {
             }
             request.sparseSize = bytes
         }
-        if let rateLimit { _ = try SizeParser.cvtnum("rate limit", rateLimit) }
+        request.rateLimit = try rateLimit.map { try SizeParser.cvtnum("rate limit", $0) }
         // qemu-img's order: the flag checks, then the sources, then the target's option string.
         if targetImageOpts && !skipCreate { throw CLIError("--target-image-opts requires use of -n flag") }
         if targetIsZero && !skipCreate { throw CLIError("--target-is-zero requires use of -n flag") }
