@@ -135,6 +135,8 @@ public struct EngineOperations: ImageOperations {
         target.skipCreate = request.skipCreate
         target.targetIsZero = request.targetIsZero
         target.rateLimit = request.rateLimit
+        target.salvage = request.salvage
+        if !request.quiet { target.warn = { Console.current.err("vmimg: warning: \($0)\n") } }
         target.sparseSize = Int(request.sparseSize)
         target.flushes = (request.cache ?? "unsafe") != "unsafe"
         if format == .qcow2 {

@@ -109,6 +109,8 @@ public struct ConvertRequest: Sendable, Equatable {
     public var skipBrokenBitmaps = false
     /// `-r`: bytes per second written at most (nil or 0: no limit).
     public var rateLimit: Int64?
+    /// `-q`: no warnings either (`--salvage`'s unreadable sectors), as qemu-img.
+    public var quiet = false
     /// `--keep-snapshots` (vmimg extra): qcow2 → qcow2 with every internal snapshot, shared
     /// clusters stored once.
     public var keepSnapshots = false

@@ -195,6 +195,28 @@ struct ConvertTests {
         try env.qemuIO("paced.qcow2", ["read -P 0x6b 0 8M"])
     }
 
+    /// `--salvage` over a compressed cluster that does not inflate: without it the copy fails as
+    /// qemu-img's does; with it every sector of that cluster is copied as zeros with one warning
+    /// each (none with `-q`), the output is qemu-img's and the exit status 0.
+    @Test func salvageCopiesUnreadableSectorsAsZeros() throws {
+        let env = try SideBySide("convert-salvage")
+        _ = try Tool.run(
+            "bash", [Locations.samples + "/make-malformed.sh", env.dir, "compressed-garbage"], timeout: .seconds(120)
+        ).checked()
+        let source = "compressed-garbage.qcow2"
+        let plain = try env.vmimg(["convert", "-O", "raw", source, "plain.raw"])
+        #expect(plain.status == 1 && plain.stderrText.contains("does not decompress"), "\(plain)")
+        let ours = try env.vmimg(["convert", "--salvage", "-O", "raw", source, "v.raw"]).checked()
+        let theirs = try env.qemuImg(["convert", "--salvage", "-O", "raw", source, "q.raw"]).checked()
+        let warnings = { (text: String) in
+            text.split(separator: "\n").filter { $0.contains("warning: error while reading offset") }.count
+        }
+        #expect(warnings(ours.stderrText) == warnings(theirs.stderrText) && warnings(ours.stderrText) > 0)
+        #expect(try fileSHA256(env.path("v.raw")) == fileSHA256(env.path("q.raw")))
+        let quiet = try env.vmimg(["convert", "-q", "--salvage", "-O", "raw", source, "quiet.raw"]).checked()
+        #expect(quiet.stderrText.isEmpty, "\(quiet)")
+    }
+
     /// A conversion into an existing file of other content: the output is emptied first.
     @Test func convertReplacesExistingOutput() throws {
         let env = try SideBySide("convert-replace")

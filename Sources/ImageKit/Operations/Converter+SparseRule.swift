@@ -52,7 +52,7 @@ extension Converter {
                 let windowEnd = min(size, (end + u - 1) / u * u)
                 let length = Int(windowEnd - windowStart)
                 let buffer = buffers.take()
-                try disk.read(into: &buffer.data.bytes, range: buffer.data.indices(0..<length), at: windowStart)
+                try read(disk, into: &buffer.data, count: length, at: windowStart, target: target)
                 let request = buffer.data.indices(Int(offset - windowStart)..<Int(end - windowStart))
                 let base = buffer.data.indices(0..<0).lowerBound
                 var zero = [Bool](repeating: true, count: (length + unit - 1) / unit)

@@ -31,6 +31,10 @@ public struct ConvertTarget: Sendable {
     public var copyTopLayerOnly = false
     /// `-r`: bytes per second written at most, on average (nil: no limit).
     public var rateLimit: Int64?
+    /// `--salvage`: a source range that cannot be read is read again sector by sector, and each
+    /// sector that still fails is copied as zeros, reported through `warn` (qemu-img's words).
+    public var salvage = false
+    public var warn: @Sendable (String) -> Void = { _ in }
     /// Runs on the qcow2 output after the copy, before it is closed (`--bitmaps` stores the
     /// bitmaps there, in the same session as qemu-img, so its clusters land where qemu-img's do).
     public var beforeClose: (@Sendable (QCow2Image) throws -> Void)?
@@ -82,7 +86,7 @@ public enum Converter {
             do {
                 if target.outputMayHoldData || target.sparseSize == 0 {
                     // `-n`: the target may hold anything; `-S 0`: qemu-img writes every byte.
-                    try copyRaw(disk, size: size, to: device, rateLimit: target.rateLimit, progress: progress)
+                    try copyRaw(disk, size: size, to: device, target: target, progress: progress)
                 } else {
                     if !target.skipCreate {
                         try device.setLength(size)
@@ -204,19 +208,43 @@ public enum Converter {
 
     /// `-n` to raw: every byte is written (the target may hold anything).
     static func copyRaw(
-        _ disk: any VirtualDisk, size: UInt64, to device: BlockFile, rateLimit: Int64?, progress: (Double) -> Void
+        _ disk: any VirtualDisk, size: UInt64, to device: BlockFile, target: ConvertTarget, progress: (Double) -> Void
     ) throws {
         var buffer = AlignedBytes(count: chunk)
         var offset: UInt64 = 0
-        let throttle = WriteThrottle(bytesPerSecond: rateLimit)
+        let throttle = WriteThrottle(bytesPerSecond: target.rateLimit)
         while offset < size {
             try Cancellation.check()
             let n = Int(min(UInt64(chunk), size - offset))
-            try disk.read(into: &buffer.bytes, range: buffer.indices(0..<n), at: offset)
+            try read(disk, into: &buffer, count: n, at: offset, target: target)
             try device.write(buffer.bytes, range: buffer.indices(0..<n), at: offset)
             try throttle?.account(n)
             offset += UInt64(n)
             progress(Double(offset) * 100 / Double(size))
+        }
+    }
+
+    /// Reads `count` source bytes at `offset` into the window's start; with `--salvage`, a failed
+    /// read is retried sector by sector and the sectors that still fail read as zeros
+    /// (qemu-img's `convert_co_read`).
+    static func read(
+        _ disk: any VirtualDisk, into buffer: inout AlignedBytes, count: Int, at offset: UInt64,
+        target: ConvertTarget
+    ) throws {
+        do {
+            try disk.read(into: &buffer.bytes, range: buffer.indices(0..<count), at: offset)
+        } catch let error where target.salvage && !(error is OperationCancelled) {
+            var at = 0
+            while at < count {
+                let n = min(SparseRule.sector, count - at)
+                do {
+                    try disk.read(into: &buffer.bytes, range: buffer.indices(at..<(at + n)), at: offset + UInt64(at))
+                } catch let error where !(error is OperationCancelled) {
+                    target.warn("error while reading offset \(offset + UInt64(at)): \(ImageError.reason(error))")
+                    for i in buffer.indices(at..<(at + n)) { buffer.bytes[i] = 0 }
+                }
+                at += n
+            }
         }
     }
 
@@ -336,7 +364,7 @@ public enum Converter {
 
         func read(_ length: Int) throws {
             let buffer = buffers.take()
-            try disk.read(into: &buffer.data.bytes, range: buffer.data.indices(0..<length), at: offset)
+            try Converter.read(disk, into: &buffer.data, count: length, at: offset, target: target)
             let clusters = (length + cs - 1) / cs
             var zero = [Bool](repeating: false, count: clusters)
             if target.sparseSize > 0 && !target.outputMayHoldData {

@@ -110,6 +110,7 @@ struct ConvertCommand: ParsableCommand {
         request.salvage = salvage
         request.bitmaps = bitmaps
         request.skipBrokenBitmaps = skipBrokenBitmaps
+        request.quiet = quiet.quiet
         request.keepSnapshots = keepSnapshots
         request.cache = cache.cache
         let printer = progress.printer(quiet: quiet.quiet, step: 1)
