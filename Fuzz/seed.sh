@@ -78,5 +78,10 @@ sh -c 'qemu-io -f qcow2 -c "write -P 0x99 0 8k" -c abort lazy-4k.qcow2; exit 0' 
 make bitmap-4k 1M cluster_size=4096 4096
 qemu-img bitmap -q --add bitmap-4k.qcow2 b0 2>/dev/null || qemu-img bitmap --add bitmap-4k.qcow2 b0
 
+# Writes after the bitmaps exist, so their tables point at data clusters; one disabled.
+qemu-img bitmap --add -g 512 bitmap-4k.qcow2 fine
+io -c "write -P 0x9a 8192 4096" -c "write -P 0x9b 600k 70k" bitmap-4k.qcow2
+qemu-img bitmap --disable bitmap-4k.qcow2 fine
+
 cp ./*.qcow2 "$out"/
 ls "$out" | wc -l | xargs echo "seed.sh: seeds in $out:"

@@ -33,11 +33,26 @@ public enum ImageTarget {
         guard let image = openImage(bytes, writable: false) else { return }
         exercise(image)
         _ = try? ImageInspector.describe(image, chain: true)
+        exerciseBitmaps(image)
         for snapshot in image.snapshots.prefix(4) {
             guard let disk = try? SnapshotView(image: image, selector: .id(snapshot.id)) else { continue }
             exercise(disk)
         }
         _ = try? image.check()
+    }
+
+    /// Persistent bitmaps as `convert --bitmaps` reads them: each table, and its first pieces
+    /// cut to a smaller and a larger cluster than the image's.
+    static func exerciseBitmaps(_ image: QCow2Image) {
+        guard let bitmaps = try? image.persistentBitmaps() else { return }
+        for entry in bitmaps.prefix(4) {
+            guard let table = try? image.bitmapTable(entry) else { continue }
+            for clusterSize in [512, 1 << 16] {
+                for piece in 0..<4 {
+                    _ = try? image.bitmapData(entry, table: table, piece: piece, clusterSize: clusterSize)
+                }
+            }
+        }
     }
 
     /// Reads what block status says is there, then a few unaligned reads, then `map`.
