@@ -114,7 +114,8 @@ extension QCow2Image {
                 bitmapDirectoryOffset: directoryOffset)
             s.header.autoclearFeatures.insert(.bitmaps)
             try s.rewriteCluster0(file: file)
-            s.bitmapsGuarded = true
+            // A later write in this session must mark the new enabled bitmaps too.
+            s.bitmapsGuarded = false
             if let old, old.bitmapDirectorySize > 0 {
                 let first = old.bitmapDirectoryOffset / UInt64(cs)
                 let last = (old.bitmapDirectoryOffset + old.bitmapDirectorySize - 1) / UInt64(cs)
