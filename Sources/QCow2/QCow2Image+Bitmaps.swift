@@ -103,30 +103,152 @@ extension QCow2Image {
                         bitmapTableOffset: tableOffset, bitmapTableSize: UInt32(tableSize), flags: b.flags,
                         granularityBits: b.granularityBits, nameBytes: b.nameBytes))
             }
-            let directory = BitmapDirectory.encode(entries)
-            let directoryOffset = try s.allocateClusters((directory.count + cs - 1) / cs, file: file)
-            try file.write(directory, at: directoryOffset)
+            try s.storeBitmapDirectory(entries, freeing: [], file: file, dataFile: dataFile)
+        }
+    }
+
+    /// `qemu-img bitmap`: applies `operations` in order to the bitmap `nameBytes`. The first that
+    /// fails stops the rest; those before it are kept (as in qemu-img, which applies each at once).
+    /// The new directory replaces the old in one cluster-0 write; freed clusters are released after.
+    /// - Throws: `QCow2Error.unsupported` in qemu-img's words ("Operation remove on bitmap b failed:
+    ///   Dirty bitmap 'b' not found").
+    public func changeBitmap(_ nameBytes: [UInt8], _ operations: [BitmapOperation]) throws {
+        guard isWritable else { throw QCow2Error.unsupported("\(filename): image is opened read-only") }
+        try state.withLock { s in
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            var entries = try s.bitmapDirectory(file: file) ?? []
             try s.flushMetadata(file: file, dataFile: dataFile)
-            try file.flush()
-            let old = s.header.autoclearFeatures.contains(.bitmaps) ? s.extensions.bitmaps : nil
-            s.extensions.bitmaps = BitmapsExtension(
-                nbBitmaps: UInt32(entries.count), bitmapDirectorySize: UInt64(directory.count),
-                bitmapDirectoryOffset: directoryOffset)
-            s.header.autoclearFeatures.insert(.bitmaps)
-            try s.rewriteCluster0(file: file)
-            // A later write in this session must mark the new enabled bitmaps too.
-            s.bitmapsGuarded = false
-            if let old, old.bitmapDirectorySize > 0 {
-                let first = old.bitmapDirectoryOffset / UInt64(cs)
-                let last = (old.bitmapDirectoryOffset + old.bitmapDirectorySize - 1) / UInt64(cs)
-                for cluster in first...last { try s.setRefcount(ofCluster: cluster, to: 0, file: file) }
-                try s.flushMetadata(file: file, dataFile: dataFile)
+            var freed: [UInt64] = []
+            var failure: (any Error)?
+            var changed = false
+            for operation in operations {
+                let index = entries.firstIndex { $0.nameBytes == nameBytes }
+                let fail = { (reason: String) in
+                    QCow2Error.unsupported("Operation \(operation.name) on bitmap \(name) failed: \(reason)")
+                }
+                let inconsistent =
+                    "Bitmap '\(name)' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete "
+                    + "this bitmap from disk"
+                do {
+                    switch operation {
+                    case .add(let bits):
+                        guard index == nil else { throw fail("Bitmap already exists: \(name)") }
+                        guard s.header.version >= 3 else { throw fail("Cannot store dirty bitmaps in qcow2 v2 files") }
+                        guard nameBytes.count <= BitmapDirectory.maxNameSize else {
+                            throw fail("Bitmap name is too long")
+                        }
+                        let (offset, size) = try s.writeZeroBitmapTable(granularityBits: bits, file: file)
+                        entries.append(
+                            BitmapDirectoryEntry(
+                                bitmapTableOffset: offset, bitmapTableSize: size, flags: BitmapDirectoryEntry.flagAuto,
+                                granularityBits: bits, nameBytes: nameBytes))
+                    case .remove:
+                        guard let i = index else { throw fail("Dirty bitmap '\(name)' not found") }
+                        freed += try s.bitmapClusters(entries[i], file: file)
+                        entries.remove(at: i)
+                    case .clear, .enable, .disable:
+                        guard let i = index else { throw fail("Dirty bitmap '\(name)' not found") }
+                        guard !entries[i].inUse else { throw fail(inconsistent) }
+                        if operation == .clear {
+                            freed += try s.bitmapClusters(entries[i], file: file)
+                            let (offset, size) = try s.writeZeroBitmapTable(
+                                granularityBits: entries[i].granularityBits, file: file)
+                            entries[i].bitmapTableOffset = offset
+                            entries[i].bitmapTableSize = size
+                        } else if operation == .enable {
+                            entries[i].flags |= BitmapDirectoryEntry.flagAuto
+                        } else {
+                            entries[i].flags &= ~BitmapDirectoryEntry.flagAuto
+                        }
+                    }
+                    changed = true
+                } catch {
+                    failure = error
+                    break
+                }
             }
+            if changed { try s.storeBitmapDirectory(entries, freeing: freed, file: file, dataFile: dataFile) }
+            if let failure { throw failure }
+        }
+    }
+}
+
+/// One step of `qemu-img bitmap`.
+public enum BitmapOperation: Sendable, Equatable {
+    /// A new enabled bitmap with all bits clear.
+    case add(granularityBits: UInt8)
+    case remove, clear, enable, disable
+
+    /// The word qemu-img's messages use.
+    public var name: String {
+        switch self {
+        case .add: "add"
+        case .remove: "remove"
+        case .clear: "clear"
+        case .enable: "enable"
+        case .disable: "disable"
         }
     }
 }
 
 extension QCow2State {
+    /// Writes `entries` as the new directory (none: the extension goes), switches the header to it
+    /// in one cluster-0 write, then frees the old directory and `clusters` (host offsets).
+    mutating func storeBitmapDirectory(
+        _ entries: [BitmapDirectoryEntry], freeing clusters: [UInt64], file: any BlockDevice,
+        dataFile: (any BlockDevice)?
+    ) throws {
+        let cs = geometry.clusterSize
+        var ext: BitmapsExtension?
+        if !entries.isEmpty {
+            let directory = BitmapDirectory.encode(entries)
+            let offset = try allocateClusters((directory.count + cs - 1) / cs, file: file)
+            try file.write(directory, at: offset)
+            ext = BitmapsExtension(
+                nbBitmaps: UInt32(entries.count), bitmapDirectorySize: UInt64(directory.count),
+                bitmapDirectoryOffset: offset)
+        }
+        // Data, tables, directory and their refcounts are durable before the header names them.
+        try flushMetadata(file: file, dataFile: dataFile)
+        try file.flush()
+        let old = header.autoclearFeatures.contains(.bitmaps) ? extensions.bitmaps : nil
+        extensions.bitmaps = ext
+        if ext == nil { header.autoclearFeatures.remove(.bitmaps) } else { header.autoclearFeatures.insert(.bitmaps) }
+        try rewriteCluster0(file: file)
+        // A later write in this session must mark the enabled bitmaps too.
+        bitmapsGuarded = false
+        var free = clusters
+        if let old, old.bitmapDirectorySize > 0 {
+            let first = old.bitmapDirectoryOffset / UInt64(cs)
+            let last = (old.bitmapDirectoryOffset + old.bitmapDirectorySize - 1) / UInt64(cs)
+            free += (first...last).map { $0 * UInt64(cs) }
+        }
+        for offset in free { try setRefcount(ofCluster: offset / UInt64(cs), to: 0, file: file) }
+        try flushMetadata(file: file, dataFile: dataFile)
+    }
+
+    /// A table of zeros (every bit clear, no data cluster) for a bitmap of this disk.
+    mutating func writeZeroBitmapTable(granularityBits: UInt8, file: any BlockDevice) throws -> (UInt64, UInt32) {
+        let cs = geometry.clusterSize
+        let bytes = BitmapDirectoryEntry.dataBytes(virtualSize: header.size, granularityBits: granularityBits)
+        let size = Int((bytes + UInt64(cs) - 1) / UInt64(cs))
+        let clusters = (size * 8 + cs - 1) / cs
+        let offset = try allocateClusters(clusters, file: file)
+        try file.write([UInt8](repeating: 0, count: clusters * cs), at: offset)
+        return (offset, UInt32(size))
+    }
+
+    /// The host clusters a bitmap holds: its data clusters and its table.
+    func bitmapClusters(_ entry: BitmapDirectoryEntry, file: any BlockDevice) throws -> [UInt64] {
+        let cs = UInt64(geometry.clusterSize)
+        let table = try file.readTable(at: entry.bitmapTableOffset, count: Int(entry.bitmapTableSize))
+        var clusters = table.filter { BitmapDirectory.isValidTableEntry($0, clusterSize: Int(cs)) }
+            .map { $0 & BitmapDirectory.tableOffsetMask }.filter { $0 != 0 }
+        let tableClusters = (UInt64(entry.bitmapTableSize) * 8 + cs - 1) / cs
+        clusters += (0..<tableClusters).map { entry.bitmapTableOffset + $0 * cs }
+        return clusters
+    }
+
     /// The directory as QEMU reads it: nil without the extension or the autoclear bit.
     func bitmapDirectory(file: any BlockDevice) throws -> [BitmapDirectoryEntry]? {
         guard header.autoclearFeatures.contains(.bitmaps), let ext = extensions.bitmaps, ext.nbBitmaps > 0 else {
@@ -166,6 +288,6 @@ extension QCow2State {
         throw QCow2Error.unsupported(
             "Cannot change the size of an image with persistent dirty bitmaps ("
                 + entries.map { "'\($0.name)'" }.joined(separator: ", ")
-                + "): vmimg does not resize them; remove them first (qemu-img bitmap --remove)")
+                + "): vmimg does not resize them; remove them first (vmimg bitmap --remove FILE NAME)")
     }
 }

@@ -340,6 +340,38 @@ public struct EngineOperations: ImageOperations {
         return options
     }
 
+    public func bitmap(_ request: BitmapRequest) throws {
+        let disk = try open(request.image, writable: true)
+        guard let image = disk as? QCow2Image else {
+            throw ImageError(.unsupported, "Format driver '\(disk.formatName)' does not support bitmaps")
+        }
+        // qemu-img's default: the cluster size, within 4 KiB…64 KiB.
+        let granularity = request.granularity ?? Int64(min(65536, max(4096, image.geometry.clusterSize)))
+        let operations = try request.operations.map { operation -> BitmapOperation in
+            switch operation {
+            case .add:
+                guard granularity >= 512, granularity <= 1 << 31, granularity & (granularity - 1) == 0 else {
+                    throw ImageError(
+                        .unsupported,
+                        "Operation add on bitmap \(request.name) failed: Granularity must be power of 2 and at least 512"
+                    )
+                }
+                return .add(granularityBits: UInt8(granularity.trailingZeroBitCount))
+            case .remove: return .remove
+            case .clear: return .clear
+            case .enable: return .enable
+            case .disable: return .disable
+            }
+        }
+        do {
+            try image.changeBitmap(Array(request.name.utf8), operations)
+        } catch {
+            try? image.close()
+            throw error
+        }
+        try image.close()
+    }
+
     public func bench(_ request: BenchRequest) throws -> Double {
         let parameters = BenchParameters(
             count: request.count, depth: request.depth, bufferSize: Int(request.bufferSize),

@@ -45,6 +45,8 @@ public protocol ImageOperations: Sendable {
     func rebase(_ request: RebaseRequest, progress: (Double) -> Void) throws
     /// Runs the I/O benchmark and returns the elapsed seconds.
     func bench(_ request: BenchRequest) throws -> Double
+    /// Changes a persistent dirty bitmap (`qemu-img bitmap`).
+    func bitmap(_ request: BitmapRequest) throws
 }
 
 /// Where commands find the engine. Connecting the real engine means changing ``defaultOperations``;
@@ -131,5 +133,9 @@ public struct UnconnectedOperations: ImageOperations {
     /// Throws ``CLIError/notImplemented(_:)``.
     public func bench(_ request: BenchRequest) throws -> Double {
         throw CLIError.notImplemented("bench")
+    }
+    /// Throws ``CLIError/notImplemented(_:)``.
+    public func bitmap(_ request: BitmapRequest) throws {
+        throw CLIError.notImplemented("bitmap")
     }
 }

@@ -207,3 +207,20 @@ public struct BenchRequest: Sendable, Equatable {
     /// Creates a request.
     public init(image: ImageOpenOptions) { self.image = image }
 }
+
+/// `bitmap OPERATIONS filename bitmap`.
+public struct BitmapRequest: Sendable, Equatable {
+    public enum Operation: Sendable, Equatable { case add, remove, clear, enable, disable }
+    public var image: ImageOpenOptions
+    /// The bitmap's name.
+    public var name: String
+    /// Applied in this order.
+    public var operations: [Operation] = []
+    /// `-g` for `--add`, bytes (nil: qemu-img's default from the cluster size).
+    public var granularity: Int64?
+
+    public init(image: ImageOpenOptions, name: String) {
+        self.image = image
+        self.name = name
+    }
+}

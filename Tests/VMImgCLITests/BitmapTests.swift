@@ -110,6 +110,34 @@ struct BitmapTests {
         }
     }
 
+    /// `bitmap`: the same operations on two copies give the same bitmaps (names, granularity,
+    /// flags), the same words on failure, clean images; an inconsistent bitmap can only be removed.
+    @Test func bitmapCommandMatchesQemuImg() throws {
+        let env = try SideBySide("bitmaps-command")
+        try Self.makeImage(in: env)
+        try env.vmimg(["bench", "-w", "-c", "4", "-f", "qcow2", "b.qcow2"]).checked()  // b0, nämé in use
+        try FileManager.default.copyItem(atPath: env.path("b.qcow2"), toPath: env.path("v.qcow2"))
+        try FileManager.default.copyItem(atPath: env.path("b.qcow2"), toPath: env.path("q.qcow2"))
+        let steps: [([String], String)] = [
+            (["--add"], "new"), (["--add", "-g", "512", "--disable"], "fine"), (["--add"], "new"),
+            (["--remove"], "missing"), (["--clear"], "b0"), (["--enable"], "nämé"), (["--enable"], "b1"),
+            (["--clear"], "b1"), (["--disable", "--enable", "--disable"], "new"), (["--remove"], "b0"),
+            (["--add", "-g", "100"], "odd"), (["--remove", "--add"], "fine"), (["--remove"], "nämé"),
+        ]
+        for (operations, name) in steps {
+            let ours = try env.vmimg(["bitmap"] + operations + ["v.qcow2", name])
+            let theirs = try env.qemuImg(["bitmap"] + operations + ["q.qcow2", name])
+            let label = "bitmap \(operations.joined(separator: " ")) \(name)"
+            #expect(ours.status == theirs.status, "\(label): \(ours) / \(theirs)")
+            #expect(words(ours.stderrText) == words(theirs.stderrText), "\(label): \(ours) / \(theirs)")
+            let info = { (file: String) in
+                try formatSpecific(env.qemuImg(["info", "--output=json", file]).checked().stdoutText)
+            }
+            #expect(try info("v.qcow2") == info("q.qcow2"), "\(label)")
+            #expect(try env.qemuImg(["check", "v.qcow2"]).status == 0, "\(label)")
+        }
+    }
+
     /// A bitmap's table is sized for the disk: QEMU refuses to open an image whose bitmap no
     /// longer covers it, so vmimg refuses the resize (and leaves the file as it was).
     @Test func resizeWithBitmapsIsRefused() throws {

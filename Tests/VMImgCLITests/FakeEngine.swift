@@ -107,4 +107,8 @@ final class FakeEngine: ImageOperations, Sendable {
         try fail()
         return 0.1234
     }
+
+    func bitmap(_ request: BitmapRequest) throws {
+        try fail()
+    }
 }

@@ -10,7 +10,7 @@ public struct VMImgCommand: ParsableCommand {
         abstract: "qcow2 VM image manager, compatible with qemu-img 7.2.",
         version: "vmimg 0.1 (qemu-img 7.2 compatible)",
         subcommands: [
-            AmendCommand.self, BenchCommand.self, CheckCommand.self, CommitCommand.self,
+            AmendCommand.self, BenchCommand.self, BitmapCommand.self, CheckCommand.self, CommitCommand.self,
             CompactCommand.self, CompareCommand.self,
             ConvertCommand.self, CreateCommand.self, InfoCommand.self, MapCommand.self,
             MeasureCommand.self,
