@@ -21,8 +21,7 @@ public final class WriteThrottle {
         let due = Double(bytes) / bytesPerSecond
         while true {
             try Cancellation.check()
-            let elapsed = start.duration(to: .now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = start.duration(to: .now) / .seconds(1)
             guard seconds < due else { return }
             Thread.sleep(forTimeInterval: min(0.05, due - seconds))
         }

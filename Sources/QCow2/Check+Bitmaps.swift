@@ -11,7 +11,14 @@ extension QCow2State {
             return
         }
         try incRefcounts(&run, offset: ext.bitmapDirectoryOffset, size: ext.bitmapDirectorySize)
-        guard let tables = try loadBitmapDirectory(ext, file: file) else {
+        // A directory breaking QEMU's rules (`QCow2Error`) is a corruption; a failed read is not.
+        let directory: [BitmapDirectoryEntry]?
+        do {
+            directory = try bitmapDirectory(file: file)
+        } catch is QCow2Error {
+            directory = nil
+        }
+        guard let tables = directory else {
             run.res.corruptions += 1
             throw CheckFailure.invalid
         }
@@ -34,16 +41,5 @@ extension QCow2State {
                 if offset != 0 { try incRefcounts(&run, offset: offset, size: cs) }
             }
         }
-    }
-
-    /// QEMU's `bitmap_list_load` + `check_dir_entry`: nil when the directory breaks a rule.
-    private func loadBitmapDirectory(_ ext: BitmapsExtension, file: any BlockDevice) throws
-        -> [BitmapDirectoryEntry]?
-    {
-        let size = ext.bitmapDirectorySize
-        guard size > 0, size <= BitmapDirectory.maxDirectorySize else { return nil }
-        let dir = try file.read(count: Int(size), at: ext.bitmapDirectoryOffset)
-        return try? BitmapDirectory.decode(
-            dir, count: ext.nbBitmaps, clusterSize: geometry.clusterSize, virtualSize: header.size)
     }
 }

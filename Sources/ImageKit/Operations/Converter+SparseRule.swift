@@ -54,7 +54,7 @@ extension Converter {
                 let buffer = buffers.take()
                 try read(disk, into: &buffer.data, count: length, at: windowStart, target: target)
                 let request = buffer.data.indices(Int(offset - windowStart)..<Int(end - windowStart))
-                let base = buffer.data.indices(0..<0).lowerBound
+                let base = buffer.data.base
                 var zero = [Bool](repeating: true, count: (length + unit - 1) / unit)
                 for range in rule.dataRanges(buffer.data.bytes, request, firstSector: offset / 512) {
                     for i in ((range.lowerBound - base) / unit)...((range.upperBound - 1 - base) / unit) {
